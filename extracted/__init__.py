@@ -1,0 +1,1 @@
+"""Standalone DRF services, one per extracted bounded context."""

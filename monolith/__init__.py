@@ -1,0 +1,1 @@
+"""The legacy shop: a Django monolith with four bounded contexts."""

@@ -1,0 +1,1 @@
+"""The published language between the monolith and its services: envelope, event types, schemas."""

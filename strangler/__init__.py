@@ -1,0 +1,1 @@
+"""Reusable strangler-fig machinery: outbox, relay, inbox, sync commands and the gateway."""

@@ -1,0 +1,56 @@
+"""DRF conventions shared by every side of a migration: pagination and the error shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.views import exception_handler
+
+
+class DomainError(Exception):
+    """A business rule refused the request; HTTP 409 unless a subclass says otherwise."""
+
+    status_code = status.HTTP_409_CONFLICT
+    code = "conflict"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Render DRF, Django validation and domain errors in the shared shape."""
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(as_serializer_error(exc))
+    if isinstance(exc, DomainError):
+        body = {"error": {"code": exc.code, "message": exc.message, "fields": {}}}
+        return Response(body, status=exc.status_code)
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        message = "The request is not valid."
+        code = "invalid"
+    else:
+        fields = {}
+        detail = getattr(exc, "detail", "")
+        message = str(detail)
+        code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+    response.data = {"error": {"code": code, "message": message, "fields": fields}}
+    return response
+
+
+class StandardPagination(PageNumberPagination):
+    """Page-number pagination with a client-chosen page size, bounded."""
+
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 200

@@ -1,0 +1,76 @@
+"""Twelve-factor settings read from the environment, shared by the monolith and every service."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("STRANGLER_VAR_DIR", REPO_ROOT / "var"))
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    """Read a boolean variable; anything but a known spelling is an error, not a silent False."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean; use one of true/false/1/0.")
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    """Read a comma-separated list variable."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return list(default)
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not an integer.") from exc
+
+
+def database_from_env(name: str, sqlite_file: str) -> dict[str, Any]:
+    """A DATABASES entry from a URL variable, defaulting to a SQLite file under var/."""
+    url = os.environ.get(name)
+    if not url:
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{VAR_DIR / sqlite_file}"
+    config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        # WAL lets the relay and consumers read while the web process writes.
+        config["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20}
+        config["CONN_MAX_AGE"] = 0
+    return config
+
+
+def broker_url_from_env() -> str:
+    """BROKER_URL, defaulting to kombu's filesystem transport: no server, files in var/."""
+    return os.environ.get("BROKER_URL") or "filesystem://"
+
+
+def secret_key_from_env(debug: bool) -> str:
+    """SECRET_KEY; a development default exists only when DEBUG is on."""
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    if debug:
+        return "django-insecure-development-only-key-do-not-use-in-production"
+    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")

@@ -1,0 +1,1 @@
+"""Health probes, Prometheus metrics and correlation context shared by every process."""

@@ -1,0 +1,48 @@
+"""Settings of strangler.outbox, with their defaults, read in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+DEFAULTS = {
+    # Name of this process's service: the CloudEvents `source` of every event it records.
+    "SERVICE_NAME": "monolith",
+    # Number of ordering partitions; an aggregate's events always fall in the same one, and a
+    # relay holds a partition while it publishes, so concurrent relays never reorder an aggregate.
+    "PARTITIONS": 16,
+    # Rows claimed and published per relay batch (publish all, then wait for all confirms).
+    "BATCH_SIZE": 500,
+    # How often the relay sweeps when nothing woke it, in seconds.
+    "SWEEP_INTERVAL": 1.0,
+    # Published rows are kept this many days as the event log replay reads.
+    "RETENTION_DAYS": 30,
+    # PostgreSQL LISTEN/NOTIFY channel that wakes the relay right after a commit.
+    "NOTIFY_CHANNEL": "strangler_outbox",
+}
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    service_name: str
+    partitions: int
+    batch_size: int
+    sweep_interval: float
+    retention_days: int
+    notify_channel: str
+
+
+def outbox_settings() -> OutboxSettings:
+    """STRANGLER_OUTBOX merged over DEFAULTS; STRANGLER_SERVICE_NAME names the service."""
+    configured = dict(getattr(settings, "STRANGLER_OUTBOX", {}))
+    values = {**DEFAULTS, **configured}
+    values["SERVICE_NAME"] = getattr(settings, "STRANGLER_SERVICE_NAME", values["SERVICE_NAME"])
+    return OutboxSettings(
+        service_name=values["SERVICE_NAME"],
+        partitions=int(values["PARTITIONS"]),
+        batch_size=int(values["BATCH_SIZE"]),
+        sweep_interval=float(values["SWEEP_INTERVAL"]),
+        retention_days=int(values["RETENTION_DAYS"]),
+        notify_channel=str(values["NOTIFY_CHANNEL"]),
+    )
