@@ -1,0 +1,119 @@
+"""The one broker interface of strangler-kit (RabbitMQ or embedded, both through kombu)."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared_contracts.envelope import TransportMessage
+
+
+class TransportError(RuntimeError):
+    """The broker could not be reached or refused an operation; safe to retry later."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """A message to publish. `routing_key` is the event type for the events exchange.
+
+    With `exchange=""` (the default exchange) the routing key is a queue name: that is how replay
+    and dead-lettering address exactly one subscriber's queue.
+    """
+
+    message_id: str
+    routing_key: str
+    message: TransportMessage
+    exchange: str | None = None  # None: the configured events exchange
+    extra_headers: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishOutcome:
+    """What the broker said about one message: confirmed, or why not (nack, unroutable)."""
+
+    message_id: str
+    confirmed: bool
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """One subscriber's durable queue, the event types bound to it, and its dead-letter queue."""
+
+    subscriber: str  # e.g. "catalog-service"
+    queue: str  # e.g. "catalog-service.events"
+    binding_keys: tuple[str, ...]  # topic patterns, e.g. ("catalog.#",)
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return f"{self.queue}.dead"
+
+
+class Delivery(abc.ABC):
+    """One received message; settle it exactly once with ack or reject."""
+
+    headers: Mapping[str, Any]
+    content_type: str | None
+    body: bytes
+    redelivered: bool
+
+    @abc.abstractmethod
+    def ack(self) -> None: ...
+
+    @abc.abstractmethod
+    def reject(self, *, requeue: bool) -> None: ...
+
+
+class Consumer(abc.ABC):
+    """A pull-style consumer over one queue with a prefetch window."""
+
+    @abc.abstractmethod
+    def fetch(self, max_messages: int, timeout: float) -> list[Delivery]:
+        """Up to max_messages deliveries; returns early (possibly empty) after timeout seconds."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Consumer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Transport(abc.ABC):
+    """Publish with confirms, declare topology idempotently, consume. One per process/thread."""
+
+    @abc.abstractmethod
+    def publish_batch(
+        self, messages: Sequence[OutgoingMessage], *, timeout: float = 10.0
+    ) -> list[PublishOutcome]:
+        """Publish every message, then wait for all confirms; one outcome per message, in order.
+
+        Raises TransportError when the connection fails (no outcome is then trusted).
+        """
+
+    @abc.abstractmethod
+    def declare_subscription(self, subscription: Subscription) -> None:
+        """Declare exchange, queue, bindings and dead-letter queue; idempotent."""
+
+    @abc.abstractmethod
+    def consumer(self, queue: str, *, prefetch: int = 100) -> Consumer: ...
+
+    @abc.abstractmethod
+    def queue_depth(self, queue: str) -> int:
+        """Messages ready in a queue (for status and dead-letter depth)."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+TransportFactory = Callable[[], Transport]
