@@ -37,3 +37,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.fixturenames.insert(0, "django_postgres")
         if item.get_closest_marker("rabbitmq"):
             item.fixturenames.insert(0, "rabbitmq_url")
+
+
+@pytest.fixture
+def processes(tmp_path):  # type: ignore[no-untyped-def]
+    """Real processes for end-to-end tests, stopped by pid when the test ends."""
+    from tests.processes import process_group
+
+    with process_group(tmp_path) as group:
+        yield group

@@ -41,7 +41,7 @@ def discover_suites() -> list[Suite]:
 
 def run_lint() -> bool:
     ruff = [sys.executable, "-m", "ruff"]
-    checks = [ruff + ["check", "."], ruff + ["format", "--check", "."]]
+    checks = [[*ruff, "check", "."], [*ruff, "format", "--check", "."]]
     return all(subprocess.run(cmd, cwd=ROOT).returncode == 0 for cmd in checks)
 
 

@@ -38,8 +38,9 @@ def server_missing(kind: str, detail: str) -> None:
 
 def port_answers(url: str, default_port: int) -> bool:
     parts = urlsplit(url)
+    address = (parts.hostname or "127.0.0.1", parts.port or default_port)
     try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), 2):
+        with socket.create_connection(address, 2):
             return True
     except OSError:
         return False
