@@ -27,7 +27,13 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "strangler.outbox",
+    "strangler.transport",
+    "strangler.contracts",
+    "strangler.seams",
+    "strangler.gateway",
+    "strangler.sync",
     "monolith.catalog",
     "monolith.inventory",
     "monolith.customers",
@@ -108,11 +114,52 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI assets served from the installed sidecar package: /api/docs/ works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # strangler-kit
 STRANGLER_SERVICE_NAME = "monolith"
 BROKER_URL = broker_url_from_env()
+# Queues this process consumes (declared by `manage.py setup_broker`); the monolith has none yet.
+STRANGLER_SUBSCRIPTIONS: list[dict[str, object]] = []
+# What backfill / reconcile / replay work on (strangler.sync): the one place the mapping lives.
+STRANGLER_SYNC = {
+    "CONTEXTS": {
+        "catalog": {
+            "category": {
+                "model": "catalog.Category",
+                "event": "catalog.category.upserted",
+                "deleted_event": "catalog.category.deleted",
+                "snapshot": "monolith.catalog.events.category_upserted_payload",
+                "deleted_payload": "monolith.catalog.events.deleted_payload",
+                "fields": {"name": "text", "slug": "text", "parent_id": "int"},
+            },
+            "product": {
+                "model": "catalog.Product",
+                "event": "catalog.product.upserted",
+                "deleted_event": "catalog.product.deleted",
+                "snapshot": "monolith.catalog.events.product_upserted_payload",
+                "deleted_payload": "monolith.catalog.events.deleted_payload",
+                "fields": {
+                    "sku": "text",
+                    "name": "text",
+                    "description": "text",
+                    "price": "money",
+                    "currency": "text",
+                    "category_id": "int",
+                    "active": "bool",
+                    "created_at": "timestamp",
+                    "updated_at": "timestamp",
+                },
+            },
+        },
+    },
+    # {context: base URL of the other side}, e.g. {"catalog": "http://127.0.0.1:8001"}.
+    "PEERS": {},
+}
 CELERY_BROKER_URL = BROKER_URL
 CELERY_TASK_ALWAYS_EAGER = False
 

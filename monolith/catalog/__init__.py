@@ -1,0 +1,1 @@
+"""Catalog context: categories and products."""

@@ -1,0 +1,33 @@
+"""Query-string filters of the catalog's list endpoints."""
+
+from __future__ import annotations
+
+import django_filters
+
+from monolith.catalog.models import Category, Product
+from monolith.common.filters import StrictBooleanFilter
+
+
+class ProductFilter(django_filters.FilterSet):
+    """?category=&active=&currency=&min_price=&max_price="""
+
+    category = django_filters.ModelChoiceFilter(queryset=Category.objects.all())
+    currency = django_filters.CharFilter(field_name="currency", lookup_expr="iexact")
+    active = StrictBooleanFilter(field_name="active")
+    min_price = django_filters.NumberFilter(field_name="price", lookup_expr="gte")
+    max_price = django_filters.NumberFilter(field_name="price", lookup_expr="lte")
+
+    class Meta:
+        model = Product
+        fields = ["category", "active", "currency", "min_price", "max_price"]
+
+
+class CategoryFilter(django_filters.FilterSet):
+    """?parent= (an id) and ?root=true for top-level categories."""
+
+    parent = django_filters.ModelChoiceFilter(queryset=Category.objects.all())
+    root = StrictBooleanFilter(field_name="parent", lookup_expr="isnull")
+
+    class Meta:
+        model = Category
+        fields = ["parent", "root"]

@@ -1,0 +1,1 @@
+"""Pieces the monolith's contexts share that belong to no single context."""

@@ -1,0 +1,17 @@
+"""The monolith's routes: each context's API, the OpenAPI schema and docs, probes, admin."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/catalog/", include("monolith.catalog.urls")),
+    path("api/inventory/", include("monolith.inventory.urls")),
+    path("api/customers/", include("monolith.customers.urls")),
+    path("api/orders/", include("monolith.orders.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("internal/sync/", include("strangler.sync.urls")),
+    path("", include("strangler.observability.urls")),
+]

@@ -1,0 +1,1 @@
+"""Customers context: who buys, and where to deliver."""

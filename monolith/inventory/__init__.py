@@ -1,0 +1,1 @@
+"""Inventory context: stock per SKU, its adjustment history and reservations for orders."""

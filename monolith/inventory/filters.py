@@ -1,0 +1,19 @@
+"""Query-string filters of the inventory's list endpoints."""
+
+from __future__ import annotations
+
+import django_filters
+
+from monolith.inventory.models import StockItem
+
+
+class StockFilter(django_filters.FilterSet):
+    """?sku=&product=&max_available= (low-stock reports)."""
+
+    sku = django_filters.CharFilter(field_name="sku", lookup_expr="iexact")
+    product = django_filters.NumberFilter(field_name="product_id")
+    max_available = django_filters.NumberFilter(field_name="available_units", lookup_expr="lte")
+
+    class Meta:
+        model = StockItem
+        fields = ["sku", "product", "max_available"]

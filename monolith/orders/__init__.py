@@ -1,0 +1,1 @@
+"""Orders context: orders, their lines and their life cycle."""
