@@ -13,6 +13,7 @@ SPECVERSION = "1.0"
 JSON_CONTENT_TYPE = "application/json"
 HEADER_PREFIX = "ce-"
 
+REQUIRED_ATTRIBUTES = ("id", "source", "type", "specversion")
 # Extension attributes we define (CloudEvents names: lower-case letters and digits only).
 EXTENSIONS = ("dataversion", "aggregateversion", "correlationid", "causationid", "traceparent")
 _INT_ATTRIBUTES = frozenset({"dataversion", "aggregateversion"})
@@ -52,6 +53,23 @@ class Envelope:
     traceparent: str | None = None
     # Broker-level facts that are not CloudEvents attributes (redelivery count, retry attempts).
     delivery: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        # Fail where a bad envelope is built, not later on a consumer that cannot say who made it.
+        for name in ("id", "source", "type"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise EnvelopeError(f"CloudEvents attribute {name!r} must be a non-empty string")
+        if self.specversion != SPECVERSION:
+            raise EnvelopeError(f"unsupported specversion {self.specversion!r}; expected 1.0")
+        if self.time is not None and self.time.utcoffset() is None:
+            raise EnvelopeError("CloudEvents attribute 'time' must be timezone-aware")
+        if isinstance(self.dataversion, bool) or not isinstance(self.dataversion, int):
+            raise EnvelopeError(f"dataversion must be an integer, got {self.dataversion!r}")
+        if self.dataversion < 1:
+            raise EnvelopeError(f"dataversion must be 1 or more, got {self.dataversion}")
+        if not isinstance(self.data, Mapping):
+            raise EnvelopeError(f"data must be a JSON object, got {type(self.data).__name__}")
 
     @classmethod
     def new(
@@ -93,7 +111,7 @@ class Envelope:
         return replace(self, data=data, dataversion=dataversion)
 
     def attributes(self) -> dict[str, str]:
-        """Every attribute except data, as CloudEvents string values."""
+        """Every attribute except data and datacontenttype, as CloudEvents string values."""
         values: dict[str, str] = {
             "id": self.id,
             "source": self.source,
@@ -102,12 +120,14 @@ class Envelope:
         }
         for name in _OPTIONAL_ATTRIBUTES:
             value = getattr(self, name)
-            if value is None:
+            if value is None or value == "":
+                # An empty string is not a value in CloudEvents: an absent attribute says it.
                 continue
             values[name] = format_time(value) if isinstance(value, datetime) else str(value)
         return values
 
     def body(self) -> bytes:
+        """The data as compact UTF-8 JSON."""
         return json.dumps(self.data, separators=(",", ":"), ensure_ascii=False).encode()
 
     def to_message(self) -> TransportMessage:
@@ -119,32 +139,43 @@ class Envelope:
     def from_message(
         cls, headers: Mapping[str, Any], content_type: str | None, body: bytes | str
     ) -> Envelope:
-        """Parse a binary-mode message; raises EnvelopeError naming what is wrong."""
-        attrs = {
-            key[len(HEADER_PREFIX) :]: value
-            for key, value in headers.items()
-            if isinstance(key, str) and key.startswith(HEADER_PREFIX)
-        }
-        missing = [name for name in ("id", "source", "type", "specversion") if not attrs.get(name)]
+        """Parse a binary-mode message; raises EnvelopeError naming what is wrong.
+
+        Header names are matched case-insensitively (as the binding and the SDK do) and values
+        may arrive as bytes (AMQP long strings) or native integers.
+        """
+        attrs: dict[str, str] = {}
+        for key, value in headers.items():
+            name = key.decode() if isinstance(key, bytes) else key
+            if not isinstance(name, str) or not name.lower().startswith(HEADER_PREFIX):
+                continue
+            attrs[name[len(HEADER_PREFIX) :].lower()] = _header_text(name, value)
+        missing = [name for name in REQUIRED_ATTRIBUTES if not attrs.get(name)]
         if missing:
-            raise EnvelopeError(f"missing required CloudEvents attribute(s): {', '.join(missing)}")
-        if str(attrs["specversion"]) != SPECVERSION:
+            raise EnvelopeError(
+                "missing required CloudEvents attribute(s): "
+                + ", ".join(HEADER_PREFIX + name for name in missing)
+            )
+        if attrs["specversion"] != SPECVERSION:
             raise EnvelopeError(f"unsupported specversion {attrs['specversion']!r}; expected 1.0")
         content_type = content_type or JSON_CONTENT_TYPE
-        if content_type.split(";")[0].strip() != JSON_CONTENT_TYPE:
-            raise EnvelopeError(f"unsupported datacontenttype {content_type!r}")
+        media_type = content_type.split(";")[0].strip().lower()
+        if media_type != JSON_CONTENT_TYPE:
+            raise EnvelopeError(
+                f"unsupported content type {content_type!r}: events travel in binary mode with "
+                f"{JSON_CONTENT_TYPE} data"
+            )
         try:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise EnvelopeError(f"body is not valid JSON: {exc}") from exc
         if not isinstance(data, dict):
-            raise EnvelopeError("body must be a JSON object")
+            raise EnvelopeError(f"body must be a JSON object, got {type(data).__name__}")
         kwargs: dict[str, Any] = {}
         for name in _OPTIONAL_ATTRIBUTES:
             raw = attrs.get(name)
-            if raw is None:
+            if raw is None or raw == "":
                 continue
-            raw = raw.decode() if isinstance(raw, bytes) else str(raw)
             if name in _INT_ATTRIBUTES:
                 try:
                     kwargs[name] = int(raw)
@@ -155,13 +186,25 @@ class Envelope:
             else:
                 kwargs[name] = raw
         return cls(
-            id=str(attrs["id"]),
-            source=str(attrs["source"]),
-            type=str(attrs["type"]),
+            id=attrs["id"],
+            source=attrs["source"],
+            type=attrs["type"],
             data=data,
             datacontenttype=content_type,
             **kwargs,
         )
+
+
+def _header_text(name: str, value: Any) -> str:
+    """A header value as text; AMQP clients hand long strings over as bytes."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode()
+        except UnicodeDecodeError as exc:
+            raise EnvelopeError(f"header {name} is not UTF-8 text") from exc
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise EnvelopeError(f"header {name} must be a string, got {type(value).__name__}")
+    return str(value)
 
 
 def format_time(value: datetime) -> str:
@@ -171,7 +214,11 @@ def format_time(value: datetime) -> str:
 
 
 def parse_time(text: str) -> datetime:
+    """An RFC 3339 timestamp with an offset (Z or +hh:mm) as an aware datetime."""
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError as exc:
         raise EnvelopeError(f"ce-time is not an RFC 3339 timestamp: {text!r}") from exc
+    if value.utcoffset() is None:
+        raise EnvelopeError(f"ce-time must carry a time-zone offset (RFC 3339): {text!r}")
+    return value

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import logging
+import threading
 from collections.abc import Mapping
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 
 from shared_contracts.envelope import Envelope
+from shared_contracts.upcasters import UPCASTERS, UpcasterRegistry
+
+logger = logging.getLogger(__name__)
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+MAX_REPORTED_PROBLEMS = 5
 
 
 class ContractError(ValueError):
@@ -31,51 +38,220 @@ class ContractViolation(ContractError):
     """The payload does not match the schema of its type and version."""
 
 
-@cache
-def published_versions(event_type: str) -> tuple[int, ...]:
-    """Every version with a schema file, ascending."""
-    folder = SCHEMA_DIR / event_type
-    if not folder.is_dir():
-        raise UnknownEventType(f"unknown event type {event_type!r}: no schema in {SCHEMA_DIR}")
-    versions = sorted(int(p.stem[1:]) for p in folder.glob("v*.json") if p.stem[1:].isdigit())
-    if not versions:
-        raise UnknownEventType(f"event type {event_type!r} has no versioned schema files")
-    return tuple(versions)
+class InvalidSchemaFile(ContractError):
+    """A schema file is not valid JSON or not a valid JSON Schema (draft 2020-12)."""
+
+
+class UpcastError(ContractError):
+    """An event cannot be brought to the current version (missing or faulty upcaster)."""
+
+
+def schema_file(schema_dir: Path, event_type: str, version: int) -> Path:
+    """Where version `version` of `event_type` lives: <schema_dir>/<type>/v<N>.json."""
+    return schema_dir / event_type / f"v{version}.json"
+
+
+def load_schema_file(path: Path) -> dict[str, Any]:
+    """Parse one schema file and check it is a valid draft 2020-12 schema."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InvalidSchemaFile(f"{path}: not readable JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise InvalidSchemaFile(f"{path}: a schema must be a JSON object")
+    try:
+        Draft202012Validator.check_schema(document)
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.path) or "(root)"
+        raise InvalidSchemaFile(
+            f"{path}: not a valid JSON Schema at {where}: {exc.message}"
+        ) from exc
+    return document
+
+
+def describe_errors(errors: list[Any]) -> str:
+    """`path: message` for the first few validation errors, sorted by path."""
+    errors = sorted(errors, key=lambda e: [str(p) for p in e.path])
+    text = "; ".join(
+        f"{'/'.join(str(p) for p in e.path) or '(root)'}: {e.message}"
+        for e in errors[:MAX_REPORTED_PROBLEMS]
+    )
+    if len(errors) > MAX_REPORTED_PROBLEMS:
+        text += f"; and {len(errors) - MAX_REPORTED_PROBLEMS} more"
+    return text
+
+
+class SchemaRegistry:
+    """Versioned JSON Schemas of every event type in one folder, plus their upcasters.
+
+    Files are read lazily and cached: a registry never sees a schema file change after it read
+    it, which is what a running process wants (the code it runs was released with them).
+    """
+
+    def __init__(self, schema_dir: Path, upcasters: UpcasterRegistry | None = None) -> None:
+        self.schema_dir = Path(schema_dir)
+        self.upcasters = upcasters if upcasters is not None else UpcasterRegistry()
+        self._lock = threading.Lock()
+        self._versions: dict[str, tuple[int, ...]] = {}
+        self._schemas: dict[tuple[str, int], dict[str, Any]] = {}
+        self._validators: dict[tuple[str, int], Draft202012Validator] = {}
+
+    def __repr__(self) -> str:
+        return f"SchemaRegistry({str(self.schema_dir)!r})"
+
+    def event_types(self) -> list[str]:
+        """Every event type with at least one versioned schema file, sorted."""
+        if not self.schema_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.schema_dir.iterdir() if p.is_dir() and _version_files(p))
+
+    def published_versions(self, event_type: str) -> tuple[int, ...]:
+        """Every version with a schema file, ascending."""
+        versions = self._versions.get(event_type)
+        if versions is None:
+            folder = self.schema_dir / event_type
+            if not folder.is_dir():
+                raise UnknownEventType(
+                    f"unknown event type {event_type!r}: no schema folder in {self.schema_dir}"
+                )
+            versions = tuple(sorted(_version_files(folder)))
+            if not versions:
+                raise UnknownEventType(f"event type {event_type!r} has no v<N>.json schema files")
+            self._versions[event_type] = versions
+        return versions
+
+    def current_version(self, event_type: str) -> int:
+        """The newest version of an event type: what producers write."""
+        return self.published_versions(event_type)[-1]
+
+    def schema(self, event_type: str, version: int) -> dict[str, Any]:
+        """The JSON Schema of one version (the cached object: do not mutate it)."""
+        key = (event_type, version)
+        found = self._schemas.get(key)
+        if found is None:
+            if version not in self.published_versions(event_type):
+                raise UnknownEventVersion(
+                    f"{event_type} has no version {version}; "
+                    f"published: {', '.join(f'v{v}' for v in self.published_versions(event_type))}"
+                )
+            found = load_schema_file(schema_file(self.schema_dir, event_type, version))
+            with self._lock:
+                found = self._schemas.setdefault(key, found)
+        return found
+
+    def _validator(self, event_type: str, version: int) -> Draft202012Validator:
+        key = (event_type, version)
+        validator = self._validators.get(key)
+        if validator is None:
+            validator = Draft202012Validator(self.schema(event_type, version))
+            with self._lock:
+                validator = self._validators.setdefault(key, validator)
+        return validator
+
+    def validate(self, event_type: str, version: int, data: Mapping[str, Any]) -> None:
+        """Raise ContractViolation, naming the problems, when data breaks the schema."""
+        errors = list(self._validator(event_type, version).iter_errors(data))
+        if errors:
+            raise ContractViolation(
+                f"{event_type} v{version} is invalid: {describe_errors(errors)}"
+            )
+
+    def validate_envelope(self, envelope: Envelope) -> None:
+        """Validate an envelope's data against the schema of its own type and version."""
+        self.validate(envelope.type, envelope.dataversion, envelope.data)
+
+    def upcast(self, envelope: Envelope) -> Envelope:
+        """The event at the current version of its type, validated on both ends.
+
+        The payload is validated against the schema of the version it claims, then passed
+        through one upcaster per version step, each result validated against its own version.
+        """
+        event_type, version = envelope.type, envelope.dataversion
+        self.validate(event_type, version, envelope.data)
+        current = self.current_version(event_type)
+        if version == current:
+            return envelope
+        data: dict[str, Any] = copy.deepcopy(dict(envelope.data))
+        for step in range(version, current):
+            function = self.upcasters.get(event_type, step)
+            if function is None:
+                raise UpcastError(
+                    f"{event_type}: no upcaster from v{step} to v{step + 1}; register one in "
+                    "shared_contracts/upcasters.py (python manage.py check_contracts finds these)"
+                )
+            try:
+                data = function(data)
+            except Exception as exc:  # an upcaster bug must name the event, not just crash
+                raise UpcastError(
+                    f"{event_type}: upcaster v{step} -> v{step + 1} failed on event "
+                    f"{envelope.id}: {exc!r}"
+                ) from exc
+            try:
+                self.validate(event_type, step + 1, data)
+            except ContractViolation as exc:
+                raise UpcastError(
+                    f"{event_type}: upcaster v{step} -> v{step + 1} produced an invalid payload "
+                    f"for event {envelope.id}: {exc}"
+                ) from exc
+        logger.debug("upcast %s %s from v%s to v%s", event_type, envelope.id, version, current)
+        return envelope.with_data(data, current)
+
+    def validate_and_upcast(self, envelope: Envelope) -> Envelope:
+        """What a consumer calls on every delivery: the valid event at the current version.
+
+        Raises a ContractError subclass (never returns an unvalidated payload); consumers
+        dead-letter such a message at once, since no retry can make it valid.
+        """
+        return self.upcast(envelope)
+
+
+def _version_files(folder: Path) -> list[int]:
+    return [int(p.stem[1:]) for p in folder.glob("v*.json") if p.stem[1:].isdigit()]
+
+
+_default = SchemaRegistry(SCHEMA_DIR, UPCASTERS)
+
+
+def default_registry() -> SchemaRegistry:
+    """The registry of the published language (shared_contracts/schemas and its upcasters)."""
+    return _default
 
 
 def event_types() -> list[str]:
     """Every published event type, sorted."""
-    return sorted(p.name for p in SCHEMA_DIR.iterdir() if p.is_dir() and any(p.glob("v*.json")))
+    return _default.event_types()
+
+
+def published_versions(event_type: str) -> tuple[int, ...]:
+    """Every version with a schema file, ascending."""
+    return _default.published_versions(event_type)
 
 
 def current_version(event_type: str) -> int:
     """The newest version of an event type: what producers write."""
-    return published_versions(event_type)[-1]
+    return _default.current_version(event_type)
 
 
-@cache
 def schema(event_type: str, version: int) -> dict[str, Any]:
-    if version not in published_versions(event_type):
-        raise UnknownEventVersion(
-            f"{event_type} has no version {version}; published: {published_versions(event_type)}"
-        )
-    return json.loads((SCHEMA_DIR / event_type / f"v{version}.json").read_text())
-
-
-@cache
-def _validator(event_type: str, version: int) -> Draft202012Validator:
-    return Draft202012Validator(schema(event_type, version))
+    """The JSON Schema of one version of an event type."""
+    return _default.schema(event_type, version)
 
 
 def validate(event_type: str, version: int, data: Mapping[str, Any]) -> None:
     """Raise ContractViolation, naming every problem, when data breaks the schema."""
-    errors = sorted(_validator(event_type, version).iter_errors(data), key=lambda e: list(e.path))
-    if errors:
-        problems = "; ".join(
-            f"{'/'.join(str(p) for p in e.path) or '(root)'}: {e.message}" for e in errors[:5]
-        )
-        raise ContractViolation(f"{event_type} v{version} is invalid: {problems}")
+    _default.validate(event_type, version, data)
 
 
 def validate_envelope(envelope: Envelope) -> None:
-    validate(envelope.type, envelope.dataversion, envelope.data)
+    """Validate an envelope's data against the schema of its own type and version."""
+    _default.validate_envelope(envelope)
+
+
+def upcast(envelope: Envelope) -> Envelope:
+    """The event at the current version of its type (validated before and after)."""
+    return _default.upcast(envelope)
+
+
+def validate_and_upcast(envelope: Envelope) -> Envelope:
+    """What consumers call: validate against its own version, upcast, validate the result."""
+    return _default.validate_and_upcast(envelope)
