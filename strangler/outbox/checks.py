@@ -24,11 +24,17 @@ def check_outbox_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]
                 id="outbox.E002",
             )
         )
-    for key in ("PARTITIONS", "BATCH_SIZE", "RETENTION_DAYS"):
+    for key in ("PARTITIONS", "BATCH_SIZE", "RETENTION_DAYS", "CLAIM_PARTITIONS"):
         value = configured.get(key, DEFAULTS[key])
         if not isinstance(value, int) or value < 1:
             errors.append(
                 Error(f"STRANGLER_OUTBOX[{key!r}] must be a positive integer.", id="outbox.E003")
+            )
+    for key in ("SWEEP_INTERVAL", "RETRY_BASE", "RETRY_MAX", "RECONNECT_MAX"):
+        value = configured.get(key, DEFAULTS[key])
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            errors.append(
+                Error(f"STRANGLER_OUTBOX[{key!r}] must be a positive number.", id="outbox.E005")
             )
     if not getattr(settings, "STRANGLER_SERVICE_NAME", ""):
         errors.append(

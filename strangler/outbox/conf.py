@@ -14,12 +14,20 @@ DEFAULTS = {
     "PARTITIONS": 16,
     # Rows claimed and published per relay batch (publish all, then wait for all confirms).
     "BATCH_SIZE": 500,
+    # Partitions one relay holds per batch; with several relays each takes different ones.
+    "CLAIM_PARTITIONS": 4,
     # How often the relay sweeps when nothing woke it, in seconds.
     "SWEEP_INTERVAL": 1.0,
     # Published rows are kept this many days as the event log replay reads.
     "RETENTION_DAYS": 30,
     # PostgreSQL LISTEN/NOTIFY channel that wakes the relay right after a commit.
     "NOTIFY_CHANNEL": "strangler_outbox",
+    # A row the broker refused (unroutable, nacked, unconfirmed) waits RETRY_BASE * 2**attempts
+    # seconds, at most RETRY_MAX, before it is tried again; later events of its aggregate wait too.
+    "RETRY_BASE": 1.0,
+    "RETRY_MAX": 60.0,
+    # When the broker is unreachable the relay retries after 0.5s, doubling up to this (seconds).
+    "RECONNECT_MAX": 10.0,
 }
 
 
@@ -31,6 +39,10 @@ class OutboxSettings:
     sweep_interval: float
     retention_days: int
     notify_channel: str
+    claim_partitions: int = 4
+    retry_base: float = 1.0
+    retry_max: float = 60.0
+    reconnect_max: float = 10.0
 
 
 def outbox_settings() -> OutboxSettings:
@@ -45,4 +57,8 @@ def outbox_settings() -> OutboxSettings:
         sweep_interval=float(values["SWEEP_INTERVAL"]),
         retention_days=int(values["RETENTION_DAYS"]),
         notify_channel=str(values["NOTIFY_CHANNEL"]),
+        claim_partitions=int(values["CLAIM_PARTITIONS"]),
+        retry_base=float(values["RETRY_BASE"]),
+        retry_max=float(values["RETRY_MAX"]),
+        reconnect_max=float(values["RECONNECT_MAX"]),
     )

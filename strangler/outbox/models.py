@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db import models
+
+if TYPE_CHECKING:
+    from shared_contracts.envelope import Envelope
 
 
 class OutboxEvent(models.Model):
@@ -24,6 +29,9 @@ class OutboxEvent(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
+    # Set when the broker refused the row: neither it nor later events of its aggregate are
+    # published before this time.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "strangler_outbox_event"
@@ -36,10 +44,40 @@ class OutboxEvent(models.Model):
             ),
             models.Index(fields=["aggregate_type", "subject", "id"], name="outbox_aggregate_idx"),
             models.Index(fields=["published_at"], name="outbox_published_idx"),
+            # Tiny: only rows waiting for a retry; lets the claim skip their aggregates cheaply.
+            models.Index(
+                fields=["aggregate_type", "subject", "id"],
+                name="outbox_retrying_idx",
+                condition=models.Q(published_at__isnull=True, next_attempt_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.subject} v{self.aggregate_version}"
+
+    def to_envelope(self) -> Envelope:
+        """The CloudEvents envelope this row is published as (also what replay re-sends)."""
+        from shared_contracts import registry
+        from shared_contracts.envelope import Envelope
+
+        try:
+            dataschema = registry.schema(self.event_type, self.dataversion).get("$id")
+        except registry.ContractError:
+            dataschema = None  # a type retired from the catalog still replays, without a URI
+        return Envelope(
+            id=str(self.event_id),
+            source=self.source,
+            type=self.event_type,
+            data=self.data,
+            subject=self.subject,
+            time=self.created_at,
+            dataschema=dataschema,
+            dataversion=self.dataversion,
+            aggregateversion=self.aggregate_version,
+            correlationid=self.correlation_id or None,
+            causationid=self.causation_id or None,
+            traceparent=self.traceparent or None,
+        )
 
 
 class AggregateVersion(models.Model):

@@ -59,6 +59,11 @@ class Delivery(abc.ABC):
     body: bytes
     redelivered: bool
 
+    @property
+    def delivery_count(self) -> int:
+        """Earlier deliveries of this message (0 on the first); transports may know better."""
+        return 1 if self.redelivered else 0
+
     @abc.abstractmethod
     def ack(self) -> None: ...
 
@@ -72,6 +77,11 @@ class Consumer(abc.ABC):
     @abc.abstractmethod
     def fetch(self, max_messages: int, timeout: float) -> list[Delivery]:
         """Up to max_messages deliveries; returns early (possibly empty) after timeout seconds."""
+
+    def ack_many(self, deliveries: Sequence[Delivery]) -> None:
+        """Acknowledge several deliveries of this consumer (transports may do it in one frame)."""
+        for delivery in deliveries:
+            delivery.ack()
 
     @abc.abstractmethod
     def close(self) -> None: ...
@@ -88,12 +98,18 @@ class Transport(abc.ABC):
 
     @abc.abstractmethod
     def publish_batch(
-        self, messages: Sequence[OutgoingMessage], *, timeout: float = 10.0
+        self, messages: Sequence[OutgoingMessage], *, timeout: float | None = None
     ) -> list[PublishOutcome]:
         """Publish every message, then wait for all confirms; one outcome per message, in order.
 
-        Raises TransportError when the connection fails (no outcome is then trusted).
+        timeout None means STRANGLER_TRANSPORT['CONFIRM_TIMEOUT']. Unroutable (no queue bound),
+        nacked and unconfirmed messages come back with confirmed=False and the reason. Raises
+        TransportError when the connection fails (no outcome is then trusted).
         """
+
+    def declare_exchanges(self) -> None:
+        """Declare the events exchange (and its dead-letter exchange); idempotent."""
+        raise NotImplementedError(f"{type(self).__name__} cannot declare exchanges")
 
     @abc.abstractmethod
     def declare_subscription(self, subscription: Subscription) -> None:
@@ -101,6 +117,10 @@ class Transport(abc.ABC):
 
     @abc.abstractmethod
     def consumer(self, queue: str, *, prefetch: int = 100) -> Consumer: ...
+
+    def delete_subscription(self, subscription: Subscription) -> None:
+        """Delete a subscription's queue and dead-letter queue, messages included."""
+        raise NotImplementedError(f"{type(self).__name__} cannot delete subscriptions")
 
     @abc.abstractmethod
     def queue_depth(self, queue: str) -> int:

@@ -1,0 +1,388 @@
+"""The outbox relay: claim pending rows by partition, publish with batched confirms, mark them."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.utils import timezone
+
+from strangler.outbox import wakeup
+from strangler.outbox.conf import OutboxSettings, outbox_settings
+from strangler.outbox.metrics import (
+    PUBLISH_DURATION,
+    PUBLISH_FAILURES,
+    PUBLISHED_EVENTS,
+    failure_reason,
+)
+from strangler.outbox.models import OutboxEvent, OutboxPartition
+from strangler.outbox.selectors import refresh_backlog_gauges
+from strangler.transport import get_transport
+from strangler.transport.base import OutgoingMessage, PublishOutcome, Transport, TransportError
+
+logger = logging.getLogger(__name__)
+
+EVENTS = OutboxEvent._meta.db_table
+PARTITIONS = OutboxPartition._meta.db_table
+
+# A row may be published when it is pending, not waiting for a retry, and no earlier event of
+# its aggregate is waiting for a retry (so nothing overtakes an event the broker refused).
+_ELIGIBLE = f"""
+    e.published_at IS NULL
+    AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= %(now)s)
+    AND NOT EXISTS (
+        SELECT 1 FROM {EVENTS} r
+        WHERE r.published_at IS NULL AND r.next_attempt_at IS NOT NULL
+          AND r.next_attempt_at > %(now)s
+          AND r.aggregate_type = e.aggregate_type AND r.subject = e.subject AND r.id < e.id
+    )
+"""
+
+
+class Backoff:
+    """Exponential delays: initial, doubling, capped at maximum; reset after a success."""
+
+    def __init__(self, initial: float, maximum: float) -> None:
+        self.initial = initial
+        self.maximum = maximum
+        self._next = initial
+
+    def next(self) -> float:
+        delay = self._next
+        self._next = min(self.maximum, self._next * 2)
+        return min(delay, self.maximum)
+
+    def reset(self) -> None:
+        self._next = self.initial
+
+
+def retry_delay(attempts: int, *, base: float, maximum: float) -> float:
+    """Seconds a row refused `attempts` times waits before its next try."""
+    return min(maximum, base * 2 ** max(0, attempts - 1))
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one claim transaction did."""
+
+    claimed: int = 0
+    published: int = 0
+    failed: int = 0
+    held_back: int = 0  # confirmed, but an earlier event of the aggregate was not: sent again
+    partitions: tuple[int, ...] = ()
+    seconds: float = 0.0
+
+
+@dataclass
+class RelaySummary:
+    """Totals over several batches (one `--once` run, one Celery task, one relay process)."""
+
+    batches: int = 0
+    published: int = 0
+    failed: int = 0
+    held_back: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, result: BatchResult) -> None:
+        self.batches += 1
+        self.published += result.published
+        self.failed += result.failed
+        self.held_back += result.held_back
+
+    @property
+    def events_per_second(self) -> float:
+        return self.published / self.seconds if self.seconds else 0.0
+
+
+def outgoing_message(event: OutboxEvent) -> OutgoingMessage:
+    """The broker message of an outbox row: routing key = event type, id = event id."""
+    return OutgoingMessage(
+        message_id=str(event.event_id),
+        routing_key=event.event_type,
+        message=event.to_envelope().to_message(),
+    )
+
+
+class OutboxRelay:
+    """Publishes this database's outbox. Several may run at once (PostgreSQL); one on SQLite.
+
+    `after_confirm` runs between the broker's confirms and the marking of the rows; tests use it
+    to kill the relay at the worst moment.
+    """
+
+    def __init__(
+        self,
+        *,
+        transport: Transport | None = None,
+        settings: OutboxSettings | None = None,
+        batch_size: int | None = None,
+        after_confirm: Callable[[Sequence[OutboxEvent]], None] | None = None,
+    ) -> None:
+        self.settings = settings or outbox_settings()
+        self.transport = transport or get_transport()
+        self.batch_size = batch_size or self.settings.batch_size
+        self.after_confirm = after_confirm
+        self._partitions_ready = False
+
+    def close(self) -> None:
+        self.transport.close()
+
+    # -- one batch ----------------------------------------------------------------------------
+
+    def ensure_partitions(self) -> None:
+        """Create the partition rows relays lock (idempotent; any relay may do it)."""
+        OutboxPartition.objects.bulk_create(
+            [OutboxPartition(number=n) for n in range(self.settings.partitions)],
+            ignore_conflicts=True,
+        )
+        self._partitions_ready = True
+
+    def publish_batch(self) -> BatchResult:
+        """Claim, publish and mark one batch in one transaction; TransportError keeps it pending."""
+        if not self._partitions_ready:
+            self.ensure_partitions()
+        started = time.perf_counter()
+        with transaction.atomic():
+            now = timezone.now()
+            partitions = self._claim_partitions(now)
+            if not partitions:
+                return BatchResult()
+            rows = self._eligible_rows(partitions, now)
+            if not rows:
+                return BatchResult(partitions=tuple(partitions))
+            messages = [outgoing_message(row) for row in rows]
+            with PUBLISH_DURATION.time():
+                outcomes = self.transport.publish_batch(messages)
+            if self.after_confirm is not None:
+                self.after_confirm(rows)
+            result = self._record(rows, outcomes, tuple(partitions))
+        return BatchResult(
+            claimed=result.claimed,
+            published=result.published,
+            failed=result.failed,
+            held_back=result.held_back,
+            partitions=result.partitions,
+            seconds=time.perf_counter() - started,
+        )
+
+    def _claim_partitions(self, now: Any) -> list[int]:
+        """Lock up to CLAIM_PARTITIONS partitions with publishable rows, oldest first."""
+        params = {"now": connection.ops.adapt_datetimefield_value(now)}
+        params["limit"] = self.settings.claim_partitions
+        locking = ""
+        if connection.features.has_select_for_update_skip_locked:
+            # Another relay holding a partition is skipped, never waited for.
+            locking = "FOR UPDATE OF p SKIP LOCKED"
+        sql = f"""
+            SELECT p.number FROM {PARTITIONS} p
+            WHERE EXISTS (SELECT 1 FROM {EVENTS} e WHERE e.partition = p.number AND {_ELIGIBLE})
+            ORDER BY (SELECT MIN(e.id) FROM {EVENTS} e
+                      WHERE e.partition = p.number AND e.published_at IS NULL)
+            LIMIT %(limit)s {locking}
+        """
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return [row[0] for row in cursor.fetchall()]
+
+    def _eligible_rows(self, partitions: list[int], now: Any) -> list[OutboxEvent]:
+        placeholders = ", ".join(f"%(p{i})s" for i in range(len(partitions)))
+        params: dict[str, Any] = {f"p{i}": number for i, number in enumerate(partitions)}
+        params["now"] = connection.ops.adapt_datetimefield_value(now)
+        params["limit"] = self.batch_size
+        sql = f"""
+            SELECT e.* FROM {EVENTS} e
+            WHERE e.partition IN ({placeholders}) AND {_ELIGIBLE}
+            ORDER BY e.id LIMIT %(limit)s
+        """
+        return list(OutboxEvent.objects.raw(sql, params))
+
+    def _record(
+        self,
+        rows: Sequence[OutboxEvent],
+        outcomes: Sequence[PublishOutcome],
+        partitions: tuple[int, ...],
+    ) -> BatchResult:
+        """Mark confirmed rows published, except after an aggregate's first refused row."""
+        blocked: set[tuple[str, str]] = set()
+        published: list[int] = []
+        refused: list[tuple[OutboxEvent, str]] = []
+        held_back = 0
+        for row, outcome in zip(rows, outcomes, strict=True):
+            aggregate = (row.aggregate_type, row.subject)
+            if aggregate in blocked:
+                held_back += 1
+            elif outcome.confirmed:
+                published.append(row.id)
+            else:
+                blocked.add(aggregate)
+                refused.append((row, outcome.error))
+        now = timezone.now()
+        if published:
+            OutboxEvent.objects.filter(id__in=published).update(published_at=now)
+        for row, error in refused:
+            attempts = row.attempts + 1
+            delay = retry_delay(
+                attempts, base=self.settings.retry_base, maximum=self.settings.retry_max
+            )
+            OutboxEvent.objects.filter(id=row.id).update(
+                attempts=attempts,
+                last_error=error[:2000],
+                next_attempt_at=now + timedelta(seconds=delay),
+            )
+            PUBLISH_FAILURES.labels(failure_reason(error)).inc()
+            logger.warning(
+                "event %s (%s %s v%s) not published, retry in %.1fs: %s",
+                row.event_id,
+                row.event_type,
+                row.subject,
+                row.aggregate_version,
+                delay,
+                error,
+            )
+        PUBLISHED_EVENTS.inc(len(published))
+        return BatchResult(len(rows), len(published), len(refused), held_back, partitions)
+
+    # -- many batches -------------------------------------------------------------------------
+
+    def publish_all_pending(self, *, max_batches: int | None = None) -> RelaySummary:
+        """Publish batches until nothing publishable is left; TransportError propagates."""
+        summary = RelaySummary()
+        started = time.perf_counter()
+        try:
+            while max_batches is None or summary.batches < max_batches:
+                result = self.publish_batch()
+                if not result.claimed:
+                    break
+                summary.add(result)
+                self._log(result)
+        finally:
+            summary.seconds = time.perf_counter() - started
+        return summary
+
+    def run(self, stop: threading.Event, waiter: RelayWaiter | None = None) -> RelaySummary:
+        """Publish until `stop` is set; a batch in flight always finishes. Never raises on
+        broker or database outages: it backs off, reconnects and carries on."""
+        waiter = waiter or waiter_for_database(self.settings)
+        summary = RelaySummary()
+        started = time.perf_counter()
+        outage = Backoff(0.5, self.settings.reconnect_max)
+        last_gauges = 0.0
+        try:
+            while not stop.is_set():
+                # A restarted PostgreSQL leaves a dead connection behind; drop it between batches.
+                close_old_connections()
+                try:
+                    result = self.publish_batch()
+                    if time.monotonic() - last_gauges >= 1.0:
+                        refresh_backlog_gauges()
+                        last_gauges = time.monotonic()
+                except TransportError as exc:
+                    delay = outage.next()
+                    logger.warning("broker unavailable (%s); retrying in %.1fs", exc, delay)
+                    summary.errors.append(str(exc))
+                    stop.wait(delay)
+                    continue
+                except DatabaseError as exc:
+                    delay = outage.next()
+                    logger.warning("database unavailable (%s); retrying in %.1fs", exc, delay)
+                    summary.errors.append(str(exc))
+                    connection.close()
+                    stop.wait(delay)
+                    continue
+                outage.reset()
+                if result.claimed:
+                    summary.add(result)
+                    self._log(result)
+                    continue
+                waiter.wait(self.settings.sweep_interval)
+        finally:
+            waiter.close()
+            summary.seconds = time.perf_counter() - started
+        return summary
+
+    def _log(self, result: BatchResult) -> None:
+        logger.info(
+            "relay batch: %d claimed, %d published, %d failed, %d held back (partitions %s, %.3fs)",
+            result.claimed,
+            result.published,
+            result.failed,
+            result.held_back,
+            ",".join(str(p) for p in result.partitions),
+            result.seconds,
+        )
+
+
+class RelayWaiter:
+    """Sleeps between sweeps until woken by a commit (in-process signal) or the timeout."""
+
+    def wait(self, timeout: float) -> bool:
+        return wakeup.wait(timeout)
+
+    def close(self) -> None:
+        """Nothing to release for the in-process waiter."""
+
+
+class PostgresNotifyWaiter(RelayWaiter):
+    """LISTENs on the outbox channel on its own psycopg connection (not Django's)."""
+
+    def __init__(self, settings_dict: dict[str, Any], channel: str) -> None:
+        self.settings_dict = settings_dict
+        self.channel = channel
+        self._connection: Any = None
+
+    def _listen(self) -> Any:
+        import psycopg
+        from psycopg import sql
+
+        if self._connection is None or self._connection.closed:
+            params = {
+                "dbname": self.settings_dict["NAME"],
+                "user": self.settings_dict.get("USER") or None,
+                "password": self.settings_dict.get("PASSWORD") or None,
+                "host": self.settings_dict.get("HOST") or None,
+                "port": self.settings_dict.get("PORT") or None,
+            }
+            conn = psycopg.connect(
+                autocommit=True, connect_timeout=5, **{k: v for k, v in params.items() if v}
+            )
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+            self._connection = conn
+        return self._connection
+
+    def wait(self, timeout: float) -> bool:
+        import psycopg
+
+        try:
+            conn = self._listen()
+            woken = False
+            for _ in conn.notifies(timeout=timeout, stop_after=1):
+                woken = True
+            if woken:
+                # Swallow the other notifications of the same burst: one sweep serves them all.
+                for _ in conn.notifies(timeout=0.001):
+                    pass
+            return woken
+        except psycopg.Error as exc:
+            logger.warning("LISTEN connection lost (%s); sweeping on the timer", exc)
+            self.close()
+            time.sleep(min(timeout, 1.0))
+            return False
+
+    def close(self) -> None:
+        conn, self._connection = self._connection, None
+        if conn is not None:
+            conn.close()
+
+
+def waiter_for_database(settings: OutboxSettings) -> RelayWaiter:
+    """LISTEN/NOTIFY on PostgreSQL, the in-process wake-up (plus the sweep timer) elsewhere."""
+    if connection.vendor == "postgresql":
+        return PostgresNotifyWaiter(connection.settings_dict, settings.notify_channel)
+    return RelayWaiter()

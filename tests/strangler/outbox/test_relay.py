@@ -1,0 +1,201 @@
+"""The relay over any database with the embedded transport: publish, mark, hold back, retry."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import transaction
+from django.utils import timezone
+
+from strangler.outbox.conf import outbox_settings
+from strangler.outbox.models import OutboxEvent
+from strangler.outbox.relay import OutboxRelay
+from strangler.outbox.services import record_event
+from strangler.transport.base import Subscription
+from strangler.transport.conf import TransportSettings
+from strangler.transport.embedded import EmbeddedTransport
+from tests.strangler.outbox.conftest import (
+    PRODUCT_DELETED,
+    PRODUCT_UPSERTED,
+    product,
+    record_products,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def drain(transport: EmbeddedTransport, queue: str) -> list[tuple[str, int, str]]:
+    """(subject, aggregate version, event id) of every message in the queue, in order."""
+    received = []
+    with transport.consumer(queue) as consumer:
+        while batch := consumer.fetch(500, timeout=0.2):
+            received += [
+                (d.headers["ce-subject"], int(d.headers["ce-aggregateversion"]), d.headers["ce-id"])
+                for d in batch
+            ]
+            consumer.ack_many(batch)
+    return received
+
+
+def subscription(transport: EmbeddedTransport, *keys: str) -> Subscription:
+    sub = Subscription("tests", "tests.events", keys)
+    transport.declare_subscription(sub)
+    return sub
+
+
+def test_relay_publishes_pending_events_in_order_and_marks_them(
+    embedded_transport: EmbeddedTransport,
+) -> None:
+    sub = subscription(embedded_transport, "catalog.#")
+    events = record_products(*[(n % 3 + 1, f"{n}.00") for n in range(12)])
+    summary = OutboxRelay(transport=embedded_transport, batch_size=5).publish_all_pending()
+    assert summary.published == 12
+    assert OutboxEvent.objects.filter(published_at__isnull=True).count() == 0
+    received = drain(embedded_transport, sub.queue)
+    assert sorted(r[2] for r in received) == sorted(str(e.event_id) for e in events)
+    for subject in ("1", "2", "3"):
+        versions = [v for s, v, _ in received if s == subject]
+        assert versions == sorted(versions) == list(range(1, 5))
+
+
+def test_unroutable_event_stays_pending_and_holds_back_its_aggregate(
+    embedded_transport: EmbeddedTransport,
+) -> None:
+    sub = subscription(embedded_transport, PRODUCT_UPSERTED)
+    with transaction.atomic():
+        deleted = record_event(PRODUCT_DELETED, subject=1, data={"id": 1})
+        later = record_event(PRODUCT_UPSERTED, subject=1, data=product(1))
+        other = record_event(PRODUCT_UPSERTED, subject=2, data=product(2))
+    relay = OutboxRelay(transport=embedded_transport)
+    first = relay.publish_all_pending()
+    assert (first.published, first.failed, first.held_back) == (1, 1, 1)
+    deleted.refresh_from_db()
+    later.refresh_from_db()
+    other.refresh_from_db()
+    assert deleted.published_at is None and deleted.attempts == 1
+    assert "unroutable" in deleted.last_error and deleted.next_attempt_at > timezone.now()
+    assert later.published_at is None  # must not overtake the refused event of its aggregate
+    assert other.published_at is not None
+    # While the refused event waits for its retry, nothing of aggregate 1 is claimed.
+    assert relay.publish_all_pending().published == 0
+
+    embedded_transport.declare_subscription(
+        Subscription("tests", sub.queue, (PRODUCT_UPSERTED, PRODUCT_DELETED))
+    )
+    OutboxEvent.objects.filter(id=deleted.id).update(
+        next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert relay.publish_all_pending().published == 2
+    assert not OutboxEvent.objects.filter(published_at__isnull=True).exists()
+    arrivals = [(s, v) for s, v, _ in drain(embedded_transport, sub.queue)]
+    assert arrivals[-2:] == [("1", 1), ("1", 2)]  # the refused event, then the one after it
+
+
+def test_killed_between_confirm_and_mark_publishes_again_with_the_same_id(
+    embedded_transport: EmbeddedTransport,
+) -> None:
+    sub = subscription(embedded_transport, "catalog.#")
+    [event] = record_products((1, "1.00"))
+
+    class Killed(Exception):
+        pass
+
+    def die(rows: object) -> None:
+        raise Killed
+
+    with pytest.raises(Killed):
+        OutboxRelay(transport=embedded_transport, after_confirm=die).publish_all_pending()
+    event.refresh_from_db()
+    assert event.published_at is None
+    OutboxRelay(transport=embedded_transport).publish_all_pending()
+    ids = [event_id for _, _, event_id in drain(embedded_transport, sub.queue)]
+    assert ids == [str(event.event_id)] * 2
+
+
+def test_once_command_publishes_everything_pending(
+    settings: object, embedded_settings: TransportSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings.STRANGLER_TRANSPORT = {  # type: ignore[attr-defined]
+        "URL": "filesystem://",
+        "DATA_FOLDER": str(embedded_settings.data_folder),
+    }
+    settings.STRANGLER_SUBSCRIPTIONS = [  # type: ignore[attr-defined]
+        {"subscriber": "tests", "queue": "tests.events", "binding_keys": ["catalog.#"]}
+    ]
+    call_command("setup_broker")
+    record_products(*[(n, "1.00") for n in range(1, 8)])
+    call_command("outbox_relay", "--once", "--batch-size", "3", "--json")
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["published"] == 7 and summary["batches"] == 3
+    assert EmbeddedTransport(embedded_settings).queue_depth("tests.events") == 7
+
+
+def test_once_command_with_broker_down_fails_and_marks_nothing(settings: object) -> None:
+    settings.STRANGLER_TRANSPORT = {  # type: ignore[attr-defined]
+        "URL": "amqp://guest:guest@127.0.0.1:9//",
+        "CONNECT_TIMEOUT": 1,
+    }
+    record_products((1, "1.00"))
+    with pytest.raises(CommandError, match="Nothing was marked published"):
+        call_command("outbox_relay", "--once")
+    assert OutboxEvent.objects.filter(published_at__isnull=True).count() == 1
+
+
+def test_outbox_status_reports_backlog_as_json(
+    embedded_transport: EmbeddedTransport, capsys: pytest.CaptureFixture[str]
+) -> None:
+    subscription(embedded_transport, "catalog.#")
+    record_products((1, "1.00"), (2, "1.00"), (3, "1.00"))
+    OutboxRelay(transport=embedded_transport, batch_size=1).publish_batch()
+    call_command("outbox_status", "--json")
+    status = json.loads(capsys.readouterr().out)
+    assert status["pending"] == 2
+    assert status["published_in_window"] == 1
+    assert status["oldest_pending_age_seconds"] >= 0
+
+
+def test_prune_deletes_only_published_rows_past_retention(
+    embedded_transport: EmbeddedTransport, capsys: pytest.CaptureFixture[str]
+) -> None:
+    subscription(embedded_transport, "catalog.#")
+    old, recent, pending = record_products((1, "1.00"), (2, "1.00"), (3, "1.00"))
+    OutboxEvent.objects.filter(id=old.id).update(published_at=timezone.now() - timedelta(days=40))
+    OutboxEvent.objects.filter(id=recent.id).update(published_at=timezone.now())
+    OutboxEvent.objects.filter(id=pending.id).update(
+        created_at=timezone.now() - timedelta(days=400)
+    )
+    call_command("prune_outbox", "--older-than", "30", "--dry-run")
+    assert "1 published event(s)" in capsys.readouterr().out
+    with pytest.raises(CommandError, match="--yes"):
+        call_command("prune_outbox", "--older-than", "30")
+    call_command("prune_outbox", "--older-than", "30", "--yes")
+    assert set(OutboxEvent.objects.values_list("id", flat=True)) == {recent.id, pending.id}
+
+
+def test_relay_settings_checks_refuse_misspellings(settings: object) -> None:
+    from strangler.outbox.checks import check_outbox_settings
+
+    settings.STRANGLER_OUTBOX = {"BATCHSIZE": 10, "RETRY_MAX": 0}  # type: ignore[attr-defined]
+    assert {e.id for e in check_outbox_settings()} >= {"outbox.E002", "outbox.E005"}
+    assert dataclasses.asdict(outbox_settings())["claim_partitions"] == 4
+
+
+def test_celery_task_publishes_pending_events_in_one_pass(
+    settings: object, embedded_settings: TransportSettings
+) -> None:
+    from strangler.outbox.tasks import publish_outbox_task
+
+    settings.STRANGLER_TRANSPORT = {  # type: ignore[attr-defined]
+        "URL": "filesystem://",
+        "DATA_FOLDER": str(embedded_settings.data_folder),
+    }
+    transport = EmbeddedTransport(embedded_settings)
+    subscription(transport, "catalog.#")
+    record_products((1, "1.00"), (2, "1.00"))
+    result = publish_outbox_task.apply(kwargs={"max_batches": 10}).get()
+    assert result["published"] == 2
+    assert transport.queue_depth("tests.events") == 2
