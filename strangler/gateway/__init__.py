@@ -1,0 +1,1 @@
+"""The strangler facade: routes, shadows and canaries traffic between monolith and services."""

@@ -1,0 +1,860 @@
+"""The gateway's ASGI application: plain async code on the hot path, no Django request handling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from strangler.gateway.client import (
+    UpstreamConnectError,
+    UpstreamDisconnected,
+    UpstreamError,
+    UpstreamResponse,
+    UpstreamTimeout,
+    send_request,
+)
+from strangler.gateway.compare import CapturedResponse
+from strangler.gateway.conf import GatewaySettings
+from strangler.gateway.headers import (
+    CORRELATION_HEADER,
+    FORWARDING,
+    HOP_BY_HOP,
+    TRACEPARENT,
+    TrustedProxies,
+    correlation_id,
+    host_allowed,
+    next_traceparent,
+    resolve_forwarding,
+    strip_hop_by_hop,
+)
+from strangler.gateway.metrics import GatewayMetrics
+from strangler.gateway.registry import (
+    UNAVAILABLE_STATUSES,
+    Instance,
+    Registry,
+    UnknownBackendError,
+)
+from strangler.gateway.routing import (
+    IDEMPOTENT_METHODS,
+    MONOLITH,
+    SAFE_METHODS,
+    Route,
+    RoutingConfigError,
+    RoutingTable,
+    goes_to_service,
+    parse_client_key,
+)
+from strangler.gateway.shadow import ShadowJob, ShadowMirror, ShadowRecorder, ShadowResult
+from strangler.gateway.sources import RoutingSource
+
+logger = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+_JSON = [(b"content-type", b"application/json")]
+# Request headers the gateway sets itself; copying the client's would defeat the point.
+# Expect is answered by the ASGI server; the backend gets the body straight away.
+_REPLACED = (
+    HOP_BY_HOP
+    | FORWARDING
+    | {
+        b"host",
+        b"content-length",
+        b"expect",
+        CORRELATION_HEADER,
+        TRACEPARENT,
+    }
+)
+
+
+class GatewayRefusal(Exception):
+    """The gateway answers the client itself with this status (400, 413, 421, 502, 503, 504)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class ClientDisconnected(Exception):
+    """The client went away while its request body was being read."""
+
+
+class NoInstanceAvailable(UpstreamError):
+    """Every instance of the backend is unhealthy or behind an open breaker."""
+
+
+class GatewayApp:
+    """The strangler facade. Serve it with any ASGI server; `rungateway` uses uvicorn."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        source: RoutingSource,
+        *,
+        write_shadow_results: Callable[[list[ShadowResult]], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.source = source
+        self.metrics = GatewayMetrics()
+        self.registry = Registry(settings)
+        self.registry.on_change = self._instance_changed
+        self.trusted = TrustedProxies(settings.trusted_proxies)
+        self._default_client_key = parse_client_key(settings.client_key)
+        self.table: RoutingTable | None = None
+        self._write_shadow_results = write_shadow_results
+        self._recorder: ShadowRecorder | None = None
+        self._mirror: ShadowMirror | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reload_now = asyncio.Event()
+        self._hosts: dict[bytes, bool] = {}
+        self._started = False
+        self._start_lock: asyncio.Lock | None = None
+        self._observers: dict[tuple[str, str], Any] = {}
+        self._counters: dict[tuple[str, str, int], Any] = {}
+
+    # -- ASGI entry point ----------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            if not self._started:
+                await self.start()
+            await self.handle(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":
+            await receive()
+            await send({"type": "websocket.close", "code": 1003})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.start()
+                except RoutingConfigError as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- start, stop, reload -------------------------------------------------------------------
+    async def start(self) -> None:
+        """Load the routing table, start health checks, reloads and the shadow workers."""
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        async with self._start_lock:
+            if self._started:
+                return
+            table = await asyncio.to_thread(self.source.load)
+            self._apply(table)
+            self.metrics.reloads.labels("ok").inc()
+            if self._write_shadow_results is not None:
+                self._recorder = ShadowRecorder(
+                    self._write_shadow_results,
+                    capacity=self.settings.shadow_queue_size * 4,
+                    metrics=self.metrics,
+                )
+                self._recorder.start()
+            self._mirror = ShadowMirror(
+                send=self._send_shadow,
+                sink=self._recorder.put if self._recorder else self._log_shadow_result,
+                metrics=self.metrics,
+                queue_size=self.settings.shadow_queue_size,
+                workers=self.settings.shadow_workers,
+                compare_headers=self.settings.shadow_compare_headers,
+            )
+            self._mirror.start()
+            self._tasks = [
+                asyncio.create_task(self._reload_loop(), name="gateway-reload"),
+                asyncio.create_task(self._maintenance_loop(), name="gateway-maintenance"),
+            ]
+            if self.settings.health_interval > 0:
+                await self.registry.check_all()
+                self._tasks.append(asyncio.create_task(self._health_loop(), name="gateway-health"))
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._reload_now.set)
+            self._started = True
+            logger.info(
+                "gateway ready",
+                extra={"routes": len(table.routes), "source": self.source.description},
+            )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self._mirror is not None:
+            await self._mirror.stop()
+        if self._recorder is not None:
+            await asyncio.to_thread(self._recorder.stop)
+        self.registry.close()
+        self._started = False
+
+    def _apply(self, table: RoutingTable) -> None:
+        self.registry.apply_table(table)
+        self.table = table
+        for backend in self.registry.backends.values():
+            for instance in backend.instances:
+                self._instance_changed(instance)
+
+    async def reload(self) -> bool:
+        """Re-read the routing source; a broken table is logged and the old one kept."""
+        try:
+            table = await asyncio.to_thread(self.source.load)
+        except RoutingConfigError as exc:
+            logger.error("routing table not reloaded: %s", exc)
+            self.metrics.reloads.labels("error").inc()
+            return False
+        if self.table is not None and table.fingerprint == self.table.fingerprint:
+            return False
+        self._apply(table)
+        self.metrics.reloads.labels("ok").inc()
+        logger.info("routing table reloaded", extra={"routes": len(table.routes)})
+        return True
+
+    async def _reload_loop(self) -> None:
+        interval = self.settings.reload_interval
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval if interval > 0 else None):
+                    await self._reload_now.wait()
+            forced = self._reload_now.is_set()
+            self._reload_now.clear()
+            if forced or self.source.changed():
+                await self.reload()
+
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.health_interval)
+            await self.registry.check_all()
+
+    async def _maintenance_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.registry.expire()
+            if self.settings.health_interval <= 0:
+                self.registry.readmit_expired_ejections()
+
+    def _instance_changed(self, instance: Instance) -> None:
+        self.metrics.circuit.labels(instance.backend, instance.url).set(int(instance.breaker.state))
+        self.metrics.healthy.labels(instance.backend, instance.url).set(int(instance.healthy))
+
+    # -- the hot path --------------------------------------------------------------------------
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        path: str = scope["path"]
+        if path.startswith("/_gateway/") or path in ("/healthz", "/metrics"):
+            await self._internal(scope, receive, send)
+            return
+        route_name, target, status = "none", "gateway", 500
+        try:
+            request = self._inspect(scope)
+            route = self.table.match(request.method, path)  # type: ignore[union-attr]
+            route_name = route.name
+            target, status = await self._route(route, request, scope, receive, send)
+        except GatewayRefusal as refusal:
+            status = refusal.status
+            await _send_error(send, refusal.status, refusal.code, refusal.message)
+        except ClientDisconnected:
+            status = 499
+        except UpstreamError as exc:
+            # The backend failed after the response started: the client sees a cut-off answer.
+            logger.warning("response to %s cut off: %s", path, exc)
+            status = 502
+        self._count(route_name, target, status, time.perf_counter() - started)
+
+    def _count(self, route: str, target: str, status: int, elapsed: float) -> None:
+        counter = self._counters.get((route, target, status))
+        if counter is None:
+            counter = self._counters[(route, target, status)] = self.metrics.requests.labels(
+                route, target, str(status)
+            )
+        counter.inc()
+        observer = self._observers.get((route, target))
+        if observer is None:
+            observer = self._observers[(route, target)] = self.metrics.duration.labels(
+                route, target
+            )
+        observer.observe(elapsed)
+
+    def _inspect(self, scope: Scope) -> _Request:
+        """Validate the request and build the headers the backend will see."""
+        method: str = scope["method"]
+        host = b""
+        content_length: int | None = None
+        chunked = False
+        incoming_for = incoming_proto = incoming_host = None
+        incoming_correlation = incoming_trace = None
+        cookie = b""
+        has_connection = False
+        outbound: Headers = []
+        for name, value in scope["headers"]:
+            if name not in _REPLACED:
+                outbound.append((name, value))
+                if name == b"cookie":
+                    cookie = value
+                continue
+            if name == b"host":
+                host = value
+            elif name == b"content-length":
+                if not value.isdigit() or (
+                    content_length is not None and int(value) != content_length
+                ):
+                    raise GatewayRefusal(400, "bad_request", "Invalid Content-Length.")
+                content_length = int(value)
+            elif name == b"transfer-encoding":
+                if value.lower().strip() != b"chunked":
+                    raise GatewayRefusal(
+                        400, "bad_request", "Only chunked transfer coding is accepted."
+                    )
+                chunked = True
+            elif name == b"x-forwarded-for":
+                incoming_for = (
+                    value.decode("latin-1")
+                    if incoming_for is None
+                    else f"{incoming_for},{value.decode('latin-1')}"
+                )
+            elif name == b"x-forwarded-proto":
+                incoming_proto = value.decode("latin-1")
+            elif name == b"x-forwarded-host":
+                incoming_host = value.decode("latin-1")
+            elif name == CORRELATION_HEADER:
+                incoming_correlation = value
+            elif name == TRACEPARENT:
+                incoming_trace = value
+            elif name == b"connection":
+                has_connection = True
+                outbound.append((name, value))  # removed below with the names it lists
+        if chunked and content_length is not None:
+            # RFC 9112 6.1: both at once is how request smuggling starts; refuse it outright.
+            raise GatewayRefusal(400, "bad_request", "Transfer-Encoding with Content-Length.")
+        if content_length is not None and content_length > self.settings.max_body_bytes:
+            raise GatewayRefusal(
+                413, "too_large", f"Body over {self.settings.max_body_bytes} bytes."
+            )
+        allowed = self._hosts.get(host)
+        if allowed is None:
+            allowed = (
+                host_allowed(host.decode("latin-1"), self.settings.allowed_hosts) if host else False
+            )
+            if len(self._hosts) < 1024:
+                self._hosts[host] = allowed
+        if not allowed:
+            raise GatewayRefusal(421, "unknown_host", "This gateway does not serve that host.")
+        if has_connection:
+            outbound = strip_hop_by_hop(outbound)
+        client = scope.get("client")
+        peer = client[0] if client else "unknown"
+        host_text = host.decode("latin-1")
+        forwarding = resolve_forwarding(
+            peer=peer,
+            scheme=scope.get("scheme", "http"),
+            host=host_text,
+            incoming_for=incoming_for,
+            incoming_proto=incoming_proto,
+            incoming_host=incoming_host,
+            trusted=self.trusted,
+        )
+        cid = correlation_id(incoming_correlation)
+        outbound += [
+            (b"x-forwarded-for", forwarding.forwarded_for.encode("latin-1")),
+            (b"x-forwarded-proto", forwarding.proto.encode("latin-1")),
+            (b"x-forwarded-host", forwarding.host.encode("latin-1")),
+            (CORRELATION_HEADER, cid),
+            (TRACEPARENT, next_traceparent(incoming_trace)),
+        ]
+        raw_path = scope.get("raw_path") or path_bytes(scope["path"])
+        query = scope.get("query_string") or b""
+        return _Request(
+            method=method,
+            target=raw_path + b"?" + query if query else raw_path,
+            host=host,
+            headers=outbound,
+            content_length=content_length,
+            has_body=chunked or bool(content_length),
+            client=forwarding.client,
+            cookie=cookie,
+            correlation_id=cid,
+        )
+
+    async def _route(
+        self, route: Route, request: _Request, scope: Scope, receive: Receive, send: Send
+    ) -> tuple[str, int]:
+        mode = route.mode
+        if mode == "monolith" or route.service is None:
+            return MONOLITH, await self._proxy(MONOLITH, request, receive, send)
+        if mode == "service":
+            return route.service, await self._proxy(route.service, request, receive, send)
+        if mode == "canary":
+            key = self._client_key(route, request, scope)
+            if not goes_to_service(route, key):
+                return MONOLITH, await self._proxy(MONOLITH, request, receive, send)
+            if request.method not in SAFE_METHODS:
+                return route.service, await self._proxy(route.service, request, receive, send)
+            return await self._canary_with_fallback(route, request, receive, send)
+        # shadow: the monolith answers; the service sees a copy later
+        if not route.mirrors(request.method):
+            return MONOLITH, await self._proxy(MONOLITH, request, receive, send)
+        return MONOLITH, await self._proxy(MONOLITH, request, receive, send, shadow=route)
+
+    def _client_key(self, route: Route, request: _Request, scope: Scope) -> str:
+        key = route.client_key or self._default_client_key
+        if key.kind == "header":
+            wanted = key.name.encode("latin-1")
+            for name, value in scope["headers"]:
+                if name == wanted and value:
+                    return value.decode("latin-1")
+        elif request.cookie:
+            for part in request.cookie.decode("latin-1").split(";"):
+                name, _, value = part.strip().partition("=")
+                if name == key.name and value:
+                    return value
+        return request.client
+
+    async def _read_body(self, request: _Request, receive: Receive) -> tuple[bytes, bool]:
+        """Read up to BUFFER_BODY_BYTES of the body: (bytes read, whether that is all of it)."""
+        if not request.has_body:
+            return b"", True
+        limit = self.settings.buffer_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            return b"", False
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected()
+            chunk = message.get("body", b"")
+            if chunk:
+                parts.append(chunk)
+                size += len(chunk)
+            if not message.get("more_body", False):
+                break
+            if size > limit:
+                return b"".join(parts), False
+        body = b"".join(parts)
+        if len(body) > self.settings.max_body_bytes:
+            raise GatewayRefusal(
+                413, "too_large", f"Body over {self.settings.max_body_bytes} bytes."
+            )
+        return body, True
+
+    async def _stream_rest(self, prefix: bytes, receive: Receive) -> AsyncIterator[bytes]:
+        """The body beyond what was buffered, checked against MAX_BODY_BYTES as it streams."""
+        size = len(prefix)
+        if prefix:
+            yield prefix
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.settings.max_body_bytes:
+                raise GatewayRefusal(
+                    413, "too_large", f"Body over {self.settings.max_body_bytes} bytes."
+                )
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                return
+
+    def _upstream_headers(self, request: _Request, instance_host: bytes) -> Headers:
+        host = request.host if self.settings.preserve_host and request.host else instance_host
+        return [(b"host", host), *request.headers]
+
+    async def _proxy(
+        self,
+        backend: str,
+        request: _Request,
+        receive: Receive,
+        send: Send,
+        *,
+        shadow: Route | None = None,
+    ) -> int:
+        body, complete = await self._read_body(request, receive)
+        payload: bytes | AsyncIterator[bytes] = (
+            body if complete else self._stream_rest(body, receive)
+        )
+        instance, response = await self._exchange(backend, request, payload)
+        return await self._relay(
+            instance, response, request, send, shadow=shadow, body=body if complete else None
+        )
+
+    async def _canary_with_fallback(
+        self, route: Route, request: _Request, receive: Receive, send: Send
+    ) -> tuple[str, int]:
+        assert route.service is not None
+        body, complete = await self._read_body(request, receive)
+        if not complete:  # a body we cannot replay: no fallback possible
+            payload = self._stream_rest(body, receive)
+            instance, response = await self._exchange(route.service, request, payload)
+            return route.service, await self._relay(instance, response, request, send)
+        try:
+            instance, response = await self._exchange(route.service, request, body)
+        except GatewayRefusal as refusal:
+            logger.warning("canary falls back to the monolith: %s", refusal.message)
+        else:
+            if response.status < 500:
+                return route.service, await self._relay(instance, response, request, send)
+            response.discard()
+            self._finish(instance, response.status)
+            logger.warning(
+                "canary falls back to the monolith: service answered %s", response.status
+            )
+        self.metrics.fallbacks.labels(route.name).inc()
+        instance, response = await self._exchange(MONOLITH, request, body)
+        return MONOLITH, await self._relay(instance, response, request, send)
+
+    async def _exchange(
+        self,
+        backend_name: str,
+        request: _Request,
+        body: bytes | AsyncIterator[bytes],
+        *,
+        read_timeout: float | None = None,
+        retries: int | None = None,
+    ) -> tuple[Instance, UpstreamResponse]:
+        """Send to a healthy instance, retrying connection errors where that is safe."""
+        backend = self.registry.backends.get(backend_name)
+        if backend is None:
+            raise GatewayRefusal(502, "bad_gateway", f"Backend {backend_name} is not configured.")
+        replayable = isinstance(body, bytes)
+        attempts = 1 + (
+            (self.settings.retries if retries is None else retries) if replayable else 0
+        )
+        tried: list[Instance] = []
+        error: UpstreamError = NoInstanceAvailable(f"no healthy instance of {backend_name}")
+        for _ in range(attempts):
+            now = self.registry.clock()
+            instance = backend.pick(now, tried) or (backend.pick(now) if tried else None)
+            if instance is None:
+                break
+            instance.breaker.on_send(now)
+            instance.outstanding += 1
+            instance.requests += 1
+            try:
+                response = await send_request(
+                    instance.pool,
+                    request.method,
+                    request.target,
+                    self._upstream_headers(request, instance.endpoint.host_header),
+                    body,
+                    read_timeout=read_timeout or self.settings.read_timeout,
+                    content_length=request.content_length,
+                )
+            except UpstreamError as exc:
+                instance.outstanding -= 1
+                error = exc
+                stale = exc.request_not_sent and isinstance(exc, UpstreamDisconnected)
+                if not stale:  # a pooled connection the backend had just closed is no failure
+                    self.registry.record(instance, failed=True)
+                self.metrics.upstream_errors.labels(backend_name, type(exc).__name__).inc()
+                retry = isinstance(exc, UpstreamConnectError | UpstreamDisconnected) and (
+                    request.method in IDEMPOTENT_METHODS or exc.request_not_sent
+                )
+                if not (retry and replayable):
+                    break
+                tried.append(instance)
+                self.metrics.retries.labels(backend_name).inc()
+                continue
+            except BaseException:  # 413 or a client gone while streaming the body up
+                instance.outstanding -= 1
+                raise
+            return instance, response
+        raise _refusal_for(error, backend_name)
+
+    def _finish(self, instance: Instance, status: int) -> None:
+        instance.outstanding -= 1
+        self.registry.record(instance, failed=status in UNAVAILABLE_STATUSES)
+
+    async def _relay(
+        self,
+        instance: Instance,
+        response: UpstreamResponse,
+        request: _Request,
+        send: Send,
+        *,
+        shadow: Route | None = None,
+        body: bytes | None = None,
+    ) -> int:
+        """Stream the backend's answer to the client (and keep a copy for a shadow comparison)."""
+        status = response.status
+        headers = strip_hop_by_hop(response.headers)
+        headers.append((CORRELATION_HEADER, request.correlation_id))
+        capture: list[bytes] | None = [] if shadow is not None and body is not None else None
+        captured = 0
+        try:
+            if response.done or response.short_body:
+                # One read, one write: the common small JSON answer costs fewest event-loop turns.
+                data = b"" if response.done else await response.read()
+                if capture is not None:
+                    if len(data) > self.settings.shadow_max_body_bytes:
+                        capture = None
+                        self.metrics.shadow_dropped.labels(shadow.name, "body_too_large").inc()  # type: ignore[union-attr]
+                    else:
+                        capture.append(data)
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": data})
+            else:
+                first = True
+                async for chunk in response.chunks():
+                    if first:
+                        await send(
+                            {"type": "http.response.start", "status": status, "headers": headers}
+                        )
+                        first = False
+                    if capture is not None:
+                        captured += len(chunk)
+                        if captured > self.settings.shadow_max_body_bytes:
+                            capture = None
+                            self.metrics.shadow_dropped.labels(shadow.name, "body_too_large").inc()  # type: ignore[union-attr]
+                        else:
+                            capture.append(chunk)
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if first:
+                    await send(
+                        {"type": "http.response.start", "status": status, "headers": headers}
+                    )
+                await send({"type": "http.response.body", "body": b""})
+        except UpstreamError as exc:
+            self._finish(instance, 502)
+            logger.warning("backend failed mid-response: %s", exc)
+            raise
+        self._finish(instance, status)
+        if shadow is not None and body is not None and self._mirror is not None:
+            if capture is not None:
+                self._mirror.submit(
+                    ShadowJob(
+                        route=shadow,
+                        method=request.method,
+                        target=request.target,
+                        headers=[*request.headers, (b"x-strangler-shadow", b"1")],
+                        body=body,
+                        monolith=CapturedResponse(
+                            status, _header_map(response.headers), b"".join(capture)
+                        ),
+                    )
+                )
+        elif shadow is not None:
+            self.metrics.shadow_dropped.labels(shadow.name, "body_too_large").inc()
+        return status
+
+    async def _send_shadow(self, job: ShadowJob) -> CapturedResponse:
+        assert job.route.service is not None
+        request = _Request(
+            method=job.method,
+            target=job.target,
+            host=b"",
+            headers=job.headers,
+            content_length=len(job.body) if job.body else None,
+            has_body=bool(job.body),
+            client="",
+            cookie=b"",
+            correlation_id=b"",
+        )
+        for name, value in job.headers:
+            if name == b"x-forwarded-host":
+                request.host = value
+        try:
+            instance, response = await self._exchange(
+                job.route.service,
+                request,
+                job.body,
+                read_timeout=self.settings.shadow_timeout,
+                retries=0,
+            )
+        except GatewayRefusal as refusal:
+            raise UpstreamError(refusal.message) from refusal
+        try:
+            async with asyncio.timeout(self.settings.shadow_timeout):
+                body = await response.read(limit=self.settings.shadow_max_body_bytes)
+        except (UpstreamError, TimeoutError):
+            response.discard()
+            self._finish(instance, 502)
+            raise
+        self._finish(instance, response.status)
+        return CapturedResponse(response.status, _header_map(response.headers), body)
+
+    def _log_shadow_result(self, result: ShadowResult) -> None:
+        if not result.matched:
+            logger.info(
+                "shadow mismatch on %s %s: %s",
+                result.method,
+                result.path,
+                "; ".join(str(d) for d in result.differences) or result.error,
+            )
+
+    # -- the gateway's own endpoints -----------------------------------------------------------
+    async def _internal(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path, method = scope["path"], scope["method"]
+        if path == "/healthz":
+            await _send_json(send, 200, {"status": "ok"})
+        elif path == "/metrics":
+            body = generate_latest(self.metrics.registry)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", CONTENT_TYPE_LATEST.encode())],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+        elif path == "/_gateway/readyz":
+            monolith = self.registry.backends.get(MONOLITH)
+            now = self.registry.clock()
+            ready = bool(monolith and any(i.available(now) for i in monolith.instances))
+            await _send_json(
+                send, 200 if ready else 503, {"status": "ok" if ready else "unavailable"}
+            )
+        elif not self._authorised(scope):
+            await _send_error(send, 401, "unauthorised", "A valid bearer token is required.")
+        elif path == "/_gateway/status" and method == "GET":
+            await _send_json(send, 200, self.status())
+        elif path == "/_gateway/reload" and method == "POST":
+            await _send_json(send, 200, {"reloaded": await self.reload()})
+        elif path == "/_gateway/instances" and method in ("POST", "DELETE"):
+            await self._registration(method, receive, send)
+        else:
+            await _send_error(send, 404, "not_found", "No such gateway endpoint.")
+
+    def _authorised(self, scope: Scope) -> bool:
+        token = self.settings.registration_token
+        if not token:
+            return False
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, given = value.partition(b" ")
+                return scheme.lower() == b"bearer" and hmac.compare_digest(
+                    given.strip(), token.encode()
+                )
+        return False
+
+    async def _registration(self, method: str, receive: Receive, send: Send) -> None:
+        raw = b""
+        while True:
+            message = await receive()
+            raw += message.get("body", b"")
+            if len(raw) > 64 * 1024:
+                await _send_error(send, 413, "too_large", "Registration body too large.")
+                return
+            if not message.get("more_body", False):
+                break
+        try:
+            data = json.loads(raw or b"{}")
+            backend, url = str(data["backend"]), str(data["url"])
+            ttl = float(data["ttl"]) if data.get("ttl") is not None else None
+        except (ValueError, KeyError, TypeError):
+            await _send_error(
+                send,
+                400,
+                "invalid",
+                'Send JSON {"backend": NAME, "url": "http://host:port", "ttl": SECONDS}.',
+            )
+            return
+        if method == "DELETE":
+            removed = self.registry.deregister(backend, url)
+            await _send_json(send, 200 if removed else 404, {"removed": removed})
+            return
+        try:
+            instance = self.registry.register(backend, url, ttl)
+        except (UnknownBackendError, RoutingConfigError) as exc:
+            await _send_error(send, 400, "invalid", str(exc))
+            return
+        self._instance_changed(instance)
+        await _send_json(send, 200, {"backend": backend, "instance": instance.to_dict()})
+
+    def status(self) -> dict[str, Any]:
+        """What the gateway is doing: routes, instances, shadow queue."""
+        table = self.table
+        return {
+            "source": self.source.description,
+            "routes": [r.to_dict() for r in table.routes] if table else [],
+            "backends": self.registry.status(),
+            "shadow_pending": self._mirror.pending if self._mirror else 0,
+        }
+
+
+class _Request:
+    """What the gateway keeps of the client's request while proxying it."""
+
+    __slots__ = (
+        "client",
+        "content_length",
+        "cookie",
+        "correlation_id",
+        "has_body",
+        "headers",
+        "host",
+        "method",
+        "target",
+    )
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        target: bytes,
+        host: bytes,
+        headers: Headers,
+        content_length: int | None,
+        has_body: bool,
+        client: str,
+        cookie: bytes,
+        correlation_id: bytes,
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.host = host
+        self.headers = headers
+        self.content_length = content_length
+        self.has_body = has_body
+        self.client = client
+        self.cookie = cookie
+        self.correlation_id = correlation_id
+
+
+def path_bytes(path: str) -> bytes:
+    from urllib.parse import quote
+
+    return quote(path, safe="/:@!$&'()*+,;=-._~%").encode("ascii")
+
+
+def _refusal_for(error: UpstreamError, backend: str) -> GatewayRefusal:
+    if isinstance(error, NoInstanceAvailable):
+        return GatewayRefusal(503, "unavailable", f"No healthy instance of {backend}.")
+    if isinstance(error, UpstreamTimeout):
+        return GatewayRefusal(504, "timeout", f"{backend} did not answer in time.")
+    return GatewayRefusal(502, "bad_gateway", f"{backend} could not be reached.")
+
+
+def _header_map(headers: Headers) -> dict[str, str]:
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in headers}
+
+
+async def _send_json(send: Send, status: int, data: Any) -> None:
+    body = json.dumps(data, default=str).encode()
+    await send({"type": "http.response.start", "status": status, "headers": _JSON})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+    await _send_json(send, status, {"error": {"code": code, "message": message, "fields": {}}})

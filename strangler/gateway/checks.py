@@ -1,0 +1,77 @@
+"""System checks for STRANGLER_GATEWAY: misspelt or out-of-range settings fail loudly."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, register
+from django.core.exceptions import ImproperlyConfigured
+
+from strangler.gateway.conf import BALANCE_POLICIES, DEFAULTS, configured_values
+from strangler.gateway.routing import ClientKeyError, parse_client_key
+
+_POSITIVE_NUMBERS = (
+    "MAX_BODY_BYTES",
+    "BUFFER_BODY_BYTES",
+    "MAX_RESPONSE_HEADER_BYTES",
+    "CONNECT_TIMEOUT",
+    "READ_TIMEOUT",
+    "POOL_MAX_IDLE",
+    "HEALTH_TIMEOUT",
+    "PASSIVE_FAILURES",
+    "CIRCUIT_FAILURES",
+    "SHADOW_QUEUE_SIZE",
+    "SHADOW_WORKERS",
+    "SHADOW_TIMEOUT",
+    "REGISTRATION_TTL",
+)
+
+
+@register()
+def check_gateway_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    if not isinstance(getattr(settings, "STRANGLER_GATEWAY", {}), dict):
+        return [Error("STRANGLER_GATEWAY must be a dict.", id="gateway.E001")]
+    try:
+        configured = configured_values()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), id="gateway.E001")]
+    errors = [
+        Error(
+            f"Unknown STRANGLER_GATEWAY setting {key!r}.",
+            hint=f"Known settings: {', '.join(sorted(DEFAULTS))}.",
+            id="gateway.E002",
+        )
+        for key in sorted(set(configured) - set(DEFAULTS))
+    ]
+    values = {**DEFAULTS, **configured}
+    for key in _POSITIVE_NUMBERS:
+        value = values[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            errors.append(
+                Error(f"STRANGLER_GATEWAY[{key!r}] must be a positive number.", id="gateway.E003")
+            )
+    if values["BALANCE"] not in BALANCE_POLICIES:
+        errors.append(
+            Error(
+                f"STRANGLER_GATEWAY['BALANCE'] is {values['BALANCE']!r}.",
+                hint=f"Use one of {', '.join(BALANCE_POLICIES)}.",
+                id="gateway.E004",
+            )
+        )
+    for proxy in values["TRUSTED_PROXIES"]:
+        try:
+            ipaddress.ip_network(str(proxy), strict=False)
+        except ValueError:
+            errors.append(
+                Error(
+                    f"STRANGLER_GATEWAY['TRUSTED_PROXIES'] has {proxy!r}, not an address or CIDR.",
+                    id="gateway.E005",
+                )
+            )
+    try:
+        parse_client_key(str(values["CLIENT_KEY"]))
+    except ClientKeyError as exc:
+        errors.append(Error(str(exc), id="gateway.E006"))
+    return errors

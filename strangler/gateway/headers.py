@@ -1,0 +1,142 @@
+"""Header hygiene: hop-by-hop removal, X-Forwarded-* from the trusted hop, trace ids."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+Headers = list[tuple[bytes, bytes]]
+
+# RFC 9110 7.6.1 plus the legacy names every proxy strips.
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+    }
+)
+# Set by the gateway itself from what it knows, never copied from an untrusted client.
+FORWARDING = frozenset(
+    {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"forwarded", b"x-real-ip"}
+)
+CORRELATION_HEADER = b"x-correlation-id"
+TRACEPARENT = b"traceparent"
+_CORRELATION_OK = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
+_TRACEPARENT_OK = re.compile(rb"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+
+def connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[bytes]:
+    """Header names listed in Connection (they are hop-by-hop for this message only)."""
+    tokens: set[bytes] = set()
+    for name, value in headers:
+        if name == b"connection":
+            tokens.update(t.strip().lower() for t in value.split(b",") if t.strip())
+    return frozenset(tokens)
+
+
+def strip_hop_by_hop(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
+    """Headers without hop-by-hop ones and without those the Connection header names."""
+    headers = list(headers)
+    named = connection_tokens(headers)
+    return [(n, v) for n, v in headers if n not in HOP_BY_HOP and n not in named]
+
+
+class TrustedProxies:
+    """The networks whose forwarding headers are believed."""
+
+    def __init__(self, networks: Iterable[str]) -> None:
+        self._networks = tuple(ipaddress.ip_network(n, strict=False) for n in networks)
+
+    def __bool__(self) -> bool:
+        return bool(self._networks)
+
+    def trusts(self, address: str) -> bool:
+        if not self._networks:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self._networks)
+
+
+@dataclass(frozen=True, slots=True)
+class Forwarding:
+    """What the gateway tells the backend about the original request."""
+
+    client: str
+    forwarded_for: str
+    proto: str
+    host: str
+
+
+def resolve_forwarding(
+    *,
+    peer: str,
+    scheme: str,
+    host: str,
+    incoming_for: str | None,
+    incoming_proto: str | None,
+    incoming_host: str | None,
+    trusted: TrustedProxies,
+) -> Forwarding:
+    """Rebuild X-Forwarded-* from the hop we trust; a client's own values are never passed on."""
+    if not trusted or not trusted.trusts(peer):
+        return Forwarding(client=peer, forwarded_for=peer, proto=scheme, host=host)
+    chain = [a.strip() for a in (incoming_for or "").split(",") if a.strip()]
+    # Walk from the nearest hop outwards; the first address we do not trust is the client.
+    client = peer
+    kept: list[str] = []
+    for address in reversed(chain):
+        kept.insert(0, address)
+        client = address
+        if not trusted.trusts(address):
+            break
+    forwarded_for = ", ".join([*kept, peer])
+    return Forwarding(
+        client=client,
+        forwarded_for=forwarded_for,
+        proto=(incoming_proto or scheme).split(",")[0].strip() or scheme,
+        host=(incoming_host or host).split(",")[0].strip() or host,
+    )
+
+
+def correlation_id(incoming: bytes | None) -> bytes:
+    """The client's correlation id when it is sane, else a new one."""
+    if incoming and _CORRELATION_OK.match(incoming):
+        return incoming
+    return uuid.uuid4().hex.encode()
+
+
+def next_traceparent(incoming: bytes | None) -> bytes:
+    """W3C traceparent for the proxied hop: same trace id, a new parent (span) id."""
+    span = os.urandom(8).hex().encode()
+    match = _TRACEPARENT_OK.match(incoming or b"")
+    if match and match.group(1) != b"ff" and set(match.group(2)) != {ord("0")}:
+        return b"-".join((b"00", match.group(2), span, match.group(4)))
+    return b"-".join((b"00", os.urandom(16).hex().encode(), span, b"01"))
+
+
+def host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
+    """Django-style host matching: exact, '.domain' for subdomains, or '*'."""
+    name = host.lower()
+    if name.startswith("["):
+        name = name.split("]", 1)[0] + "]"
+    else:
+        name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+    for pattern in allowed:
+        if pattern == "*" or pattern == name:
+            return True
+        if pattern.startswith(".") and (name.endswith(pattern) or name == pattern[1:]):
+            return True
+    return False

@@ -1,0 +1,73 @@
+"""Prometheus metrics of the gateway process, in their own registry (served at /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class GatewayMetrics:
+    """Every series the gateway exports; one instance per gateway app."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "gateway_requests_total",
+            "Requests answered, by route, target backend and status.",
+            ["route", "target", "status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "gateway_request_duration_seconds",
+            "Time from request to the end of the response, by route and target.",
+            ["route", "target"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.upstream_errors = Counter(
+            "gateway_upstream_errors_total",
+            "Failed exchanges with a backend instance, by backend and kind.",
+            ["backend", "kind"],
+            registry=self.registry,
+        )
+        self.retries = Counter(
+            "gateway_retries_total",
+            "Idempotent requests retried after a connection error, by backend.",
+            ["backend"],
+            registry=self.registry,
+        )
+        self.fallbacks = Counter(
+            "gateway_canary_fallbacks_total",
+            "Canary requests answered by the monolith because the service failed, by route.",
+            ["route"],
+            registry=self.registry,
+        )
+        self.shadow = Counter(
+            "gateway_shadow_comparisons_total",
+            "Shadow comparisons by route and result (match, mismatch, error).",
+            ["route", "result"],
+            registry=self.registry,
+        )
+        self.shadow_dropped = Counter(
+            "gateway_shadow_dropped_total",
+            "Mirrors not sent, by route and reason (queue_full, body_too_large).",
+            ["route", "reason"],
+            registry=self.registry,
+        )
+        self.circuit = Gauge(
+            "gateway_circuit_state",
+            "Circuit breaker per instance: 0 closed, 1 half-open, 2 open.",
+            ["backend", "instance"],
+            registry=self.registry,
+        )
+        self.healthy = Gauge(
+            "gateway_instance_healthy",
+            "1 when the instance is in the pool, 0 when health checks took it out.",
+            ["backend", "instance"],
+            registry=self.registry,
+        )
+        self.reloads = Counter(
+            "gateway_routing_reloads_total",
+            "Routing table loads by result (ok, error).",
+            ["result"],
+            registry=self.registry,
+        )
