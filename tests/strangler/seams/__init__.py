@@ -1,0 +1,1 @@
+"""Tests of strangler.seams: the seams report and the extract_context scaffold."""
