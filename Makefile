@@ -12,14 +12,26 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# The whole demo stack (deploy/Procfile) behind the gateway on :8000; Ctrl-C stops it all.
+BENCH_STAMP := $(VENV)/.bench-stamp
+
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	@touch $(BENCH_STAMP)
+
 run: $(STAMP)
-	$(PY) manage.py migrate --no-input
-	$(PY) manage.py seed_demo
-	@echo "Monolith API: http://127.0.0.1:8000/api/catalog/products/   admin: http://127.0.0.1:8000/admin/"
-	$(PY) manage.py runserver 127.0.0.1:8000
+	$(PY) deploy/demo.py prepare
+	$(PY) deploy/stack.py --announce $${STRANGLER_VAR_DIR:-var}/demo-stack.json
 
 test: $(STAMP)
 	$(PY) -m tests.run_suites
+
+# Benchmarks (not part of `make test`): under 20 minutes; results in bench/results/ and
+# docs/benchmarks.md. Installs the bench extra and the load generator and proxy it compares.
+bench: $(BENCH_STAMP)
+	@command -v wrk >/dev/null && (command -v nginx >/dev/null || test -x /usr/sbin/nginx) \
+		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light)
+	$(PY) -m bench.run_all
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

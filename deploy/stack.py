@@ -1,20 +1,26 @@
 """A small process manager for the demo stack: start every Procfile process, stop all on Ctrl-C.
 
-Usage: python deploy/stack.py [--procfile deploy/Procfile] [--only NAME ...]
-Each line of the Procfile is `name: command`. Output lines are prefixed with the process name.
-When any process exits on its own, every other one is stopped and the exit status is non-zero.
+Usage: python deploy/stack.py [--procfile deploy/Procfile] [--only NAME ...] [--announce FILE]
+Each line of the Procfile is `name: [VAR=value ...] command`; `${NAME}` and `${NAME:-default}`
+are expanded from the environment (`${PYTHON}` is this interpreter), leading `VAR=value` words set
+variables for that process only. Output lines are prefixed with the process name. When any
+process exits on its own, every other one is stopped and the exit status is non-zero.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import shlex
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -22,6 +28,9 @@ from typing import IO
 ROOT = Path(__file__).resolve().parent.parent
 COLOURS = ["36", "33", "32", "35", "34", "31", "96", "93"]
 STOP_GRACE_SECONDS = 10.0
+READY_TIMEOUT_SECONDS = 120.0
+_VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,45 @@ def parse_procfile(path: Path) -> list[Entry]:
     return entries
 
 
+class ProcfileError(ValueError):
+    """A Procfile line cannot be turned into a command."""
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """Replace ${NAME} and ${NAME:-default}; an unset ${NAME} without a default is an error."""
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group("name"), match.group("default")
+        value = env.get(name)
+        if value:
+            return value
+        if default is not None:
+            return default
+        raise ProcfileError(f"${{{name}}} is not set and has no default (write ${{{name}:-...}})")
+
+    return _VARIABLE.sub(replace, text)
+
+
+def command_line(entry: Entry, env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """(argv, environment) of one entry: variables expanded, leading VAR=value words applied."""
+    words = shlex.split(expand(entry.command, env))
+    own_env = dict(env)
+    while words and _ASSIGNMENT.match(words[0]):
+        name, _, value = words.pop(0).partition("=")
+        own_env[name] = value
+    if not words:
+        raise ProcfileError(f"{entry.name}: no command after the variable assignments")
+    return words, own_env
+
+
+def http_ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return 200 <= response.status < 300
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 def pump(name: str, colour: str, stream: IO[bytes], width: int, lock: threading.Lock) -> None:
     """Copy a child's output to ours, each line prefixed with the child's name."""
     label = f"{name:<{width}} |"
@@ -54,10 +102,16 @@ def pump(name: str, colour: str, stream: IO[bytes], width: int, lock: threading.
             sys.stdout.flush()
 
 
-def run(entries: list[Entry]) -> int:
-    width = max(len(e.name) for e in entries)
+def run(entries: list[Entry], announce: Path | None = None) -> int:
+    """Start every entry, stop them all on SIGINT/SIGTERM or when one exits; the exit status."""
+    width = max(len(e.name) for e in [*entries, Entry("stack", "")])
     lock = threading.Lock()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {"PYTHON": sys.executable, **os.environ, "PYTHONUNBUFFERED": "1"}
+    try:
+        commands = {entry.name: command_line(entry, env) for entry in entries}
+    except ProcfileError as exc:
+        print(f"stack: {exc}", file=sys.stderr)
+        return 2
     children: dict[str, subprocess.Popen[bytes]] = {}
     stopping = threading.Event()
 
@@ -68,10 +122,11 @@ def run(entries: list[Entry]) -> int:
     signal.signal(signal.SIGTERM, stop_all)
 
     for index, entry in enumerate(entries):
+        argv, child_env = commands[entry.name]
         child = subprocess.Popen(
-            shlex.split(entry.command),
+            argv,
             cwd=ROOT,
-            env=env,
+            env=child_env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -81,7 +136,13 @@ def run(entries: list[Entry]) -> int:
         threading.Thread(
             target=pump, args=(entry.name, colour, child.stdout, width, lock), daemon=True
         ).start()
-        print(f"{'stack':<{width}} | started {entry.name} (pid {child.pid}): {entry.command}")
+        with lock:
+            print(f"{'stack':<{width}} | started {entry.name} (pid {child.pid})", flush=True)
+
+    if announce is not None:
+        threading.Thread(
+            target=announce_when_ready, args=(announce, width, lock, stopping), daemon=True
+        ).start()
 
     status = 0
     while not stopping.is_set():
@@ -93,7 +154,7 @@ def run(entries: list[Entry]) -> int:
                 break
         stopping.wait(0.5)
 
-    print(f"{'stack':<{width}} | stopping {len(children)} processes")
+    print(f"{'stack':<{width}} | stopping {len(children)} processes", flush=True)
     for child in children.values():
         if child.poll() is None:
             os.killpg(child.pid, signal.SIGTERM)
@@ -105,13 +166,41 @@ def run(entries: list[Entry]) -> int:
             print(f"{'stack':<{width}} | {name} did not stop in time; killing it")
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
+    print(f"{'stack':<{width}} | all {len(children)} processes stopped", flush=True)
     return status
+
+
+def announce_when_ready(
+    path: Path, width: int, lock: threading.Lock, stop: threading.Event
+) -> None:
+    """Wait for the URLs under "ready" in a JSON file to answer 2xx, then print its "lines"."""
+    spec = json.loads(path.read_text())
+    started = time.monotonic()
+    waiting = list(spec.get("ready", []))
+    while waiting and not stop.is_set():
+        waiting = [url for url in waiting if not http_ready(url)]
+        if waiting and time.monotonic() - started > READY_TIMEOUT_SECONDS:
+            with lock:
+                print(f"{'stack':<{width}} | still not ready: {', '.join(waiting)}", flush=True)
+            return
+        stop.wait(0.2)
+    if stop.is_set():
+        return
+    with lock:
+        print(f"{'stack':<{width}} | ready in {time.monotonic() - started:.1f}s", flush=True)
+        for line in spec.get("lines", []):
+            print(f"{'stack':<{width}} | {line}", flush=True)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--procfile", type=Path, default=ROOT / "deploy" / "Procfile")
     parser.add_argument("--only", nargs="*", help="start only these process names")
+    parser.add_argument(
+        "--announce",
+        type=Path,
+        help='JSON file {"ready": [urls], "lines": [text]}: print the lines once the URLs answer',
+    )
     args = parser.parse_args()
     entries = parse_procfile(args.procfile)
     if args.only:
@@ -119,7 +208,7 @@ def main() -> int:
         if unknown:
             parser.error(f"unknown process name(s): {', '.join(sorted(unknown))}")
         entries = [e for e in entries if e.name in args.only]
-    return run(entries)
+    return run(entries, args.announce)
 
 
 if __name__ == "__main__":

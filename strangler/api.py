@@ -37,7 +37,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         exc = exceptions.PermissionDenied()
     if isinstance(exc, DomainError):
         body = {"error": {"code": exc.code, "message": exc.message, "fields": {}}}
-        return Response(body, status=exc.status_code)
+        # e.g. Retry-After on a 503 while a cutover has writes frozen
+        headers = getattr(exc, "headers", None)
+        return Response(body, status=exc.status_code, headers=headers)
     response = exception_handler(exc, context)
     if response is None:
         return None

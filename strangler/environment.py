@@ -55,8 +55,14 @@ def database_from_env(name: str, sqlite_file: str) -> dict[str, Any]:
         url = f"sqlite:///{VAR_DIR / sqlite_file}"
     config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
     if config["ENGINE"] == "django.db.backends.sqlite3":
-        # WAL lets the relay and consumers read while the web process writes.
-        config["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20}
+        # WAL lets the relay and consumers read while the web process writes. IMMEDIATE takes the
+        # write lock at BEGIN: a deferred transaction that reads, then writes while another
+        # process writes fails at once with "database is locked" instead of waiting `timeout`.
+        config["OPTIONS"] = {
+            "init_command": "PRAGMA journal_mode=WAL;",
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+        }
         config["CONN_MAX_AGE"] = 0
     return config
 
@@ -74,3 +80,17 @@ def secret_key_from_env(debug: bool) -> str:
     if debug:
         return "django-insecure-development-only-key-do-not-use-in-production"
     raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+
+
+def transport_from_env() -> dict[str, Any]:
+    """STRANGLER_TRANSPORT overrides from the environment (a unique exchange per test or stack).
+
+    STRANGLER_EXCHANGE names the events exchange; STRANGLER_BROKER_FOLDER the embedded
+    transport's folder. Unset variables leave strangler.transport's defaults in place.
+    """
+    overrides: dict[str, Any] = {}
+    if os.environ.get("STRANGLER_EXCHANGE"):
+        overrides["EXCHANGE"] = os.environ["STRANGLER_EXCHANGE"]
+    if os.environ.get("STRANGLER_BROKER_FOLDER"):
+        overrides["DATA_FOLDER"] = os.environ["STRANGLER_BROKER_FOLDER"]
+    return overrides

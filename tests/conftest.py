@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from django.db import connection
 
@@ -31,12 +33,48 @@ def django_postgres() -> None:
         server_missing("PostgreSQL", f"Django's database is {connection.vendor}")
 
 
+DB_FIXTURES = {"db", "transactional_db", "live_server"}
+
+
+def _with_control_database(item: pytest.Item) -> None:
+    """Let a database test reach the control database too (strangler.ownership's alias).
+
+    Every write service asks the control database who writes its context; pytest-django allows
+    only "default" unless a test names its databases, so tests that name none get both.
+    """
+    from django.conf import settings
+
+    if "control" not in getattr(settings, "DATABASES", {}):
+        return
+    marker = item.get_closest_marker("django_db")
+    if marker is None and not DB_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return
+    kwargs = dict(marker.kwargs) if marker is not None else {}
+    if kwargs.get("databases") is not None:
+        return
+    kwargs["databases"] = ["default", "control"]
+    item.add_marker(pytest.mark.django_db(*(marker.args if marker else ()), **kwargs), False)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
+        _with_control_database(item)
         if item.get_closest_marker("postgres"):
             item.fixturenames.insert(0, "django_postgres")
         if item.get_closest_marker("rabbitmq"):
             item.fixturenames.insert(0, "rabbitmq_url")
+
+
+@pytest.fixture(autouse=True)
+def _forget_ownership_states() -> Iterator[None]:
+    """A test's ownership changes roll back with its transaction; so must the process's cache."""
+    yield
+    from django.apps import apps
+
+    if apps.is_installed("strangler.ownership"):
+        from strangler.ownership.selectors import forget_cached_states
+
+        forget_cached_states()
 
 
 @pytest.fixture

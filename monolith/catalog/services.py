@@ -1,4 +1,8 @@
-"""Catalog writes: every change records its state-transfer event in the same transaction."""
+"""Catalog writes: every change records its state-transfer event in the same transaction.
+
+Each write first asks strangler.ownership whether the monolith still writes the catalog: after a
+cutover to the catalog service it refuses (HTTP 409 naming the writer), during one it answers 503.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,9 @@ from monolith.catalog import events
 from monolith.catalog.models import Category, Product
 from strangler.api import DomainError
 from strangler.outbox import record_event
+from strangler.ownership.guard import require_writer
+
+CONTEXT = "catalog"
 
 CATEGORY_FIELDS = frozenset({"name", "slug", "parent"})
 PRODUCT_FIELDS = frozenset(
@@ -53,6 +60,7 @@ def _check_parent(category: Category, parent: Category | None) -> None:
 @transaction.atomic
 def category_create(*, name: str, slug: str, parent: Category | None = None) -> Category:
     """Create a category (a root when `parent` is None)."""
+    require_writer(CONTEXT)
     category = Category(name=name, slug=slug, parent=parent)
     category.full_clean()
     category.save()
@@ -67,6 +75,7 @@ def category_create(*, name: str, slug: str, parent: Category | None = None) -> 
 @transaction.atomic
 def category_update(*, category: Category, changes: Mapping[str, Any]) -> Category:
     """Change some fields of a category (name, slug, parent)."""
+    require_writer(CONTEXT)
     _apply_changes(category, changes, CATEGORY_FIELDS)
     if "parent" in changes:
         _check_parent(category, category.parent)
@@ -83,6 +92,7 @@ def category_update(*, category: Category, changes: Mapping[str, Any]) -> Catego
 @transaction.atomic
 def category_delete(*, category: Category) -> None:
     """Delete a category nothing uses; refuse while subcategories or products point at it."""
+    require_writer(CONTEXT)
     pk = category.pk
     try:
         category.delete()
@@ -105,6 +115,7 @@ def product_create(
     active: bool = True,
 ) -> Product:
     """Create a product."""
+    require_writer(CONTEXT)
     product = Product(
         sku=sku,
         name=name,
@@ -125,6 +136,7 @@ def product_create(
 @transaction.atomic
 def product_update(*, product: Product, changes: Mapping[str, Any]) -> Product:
     """Change some fields of a product; deactivating is how a product leaves the shop."""
+    require_writer(CONTEXT)
     _apply_changes(product, changes, PRODUCT_FIELDS)
     product.full_clean()
     product.save()
@@ -137,6 +149,7 @@ def product_update(*, product: Product, changes: Mapping[str, Any]) -> Product:
 @transaction.atomic
 def product_delete(*, product: Product) -> None:
     """Delete a product nothing refers to; otherwise refuse and suggest deactivating it."""
+    require_writer(CONTEXT)
     pk = product.pk
     try:
         # Order lines and stock records protect their product (on_delete=PROTECT).

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 from strangler.environment import (
     REPO_ROOT,
     VAR_DIR,
     broker_url_from_env,
     database_from_env,
     env_bool,
+    env_int,
     env_list,
     secret_key_from_env,
+    transport_from_env,
 )
 
 BASE_DIR = REPO_ROOT
@@ -34,6 +38,9 @@ INSTALLED_APPS = [
     "strangler.seams",
     "strangler.gateway",
     "strangler.sync",
+    "strangler.inbox",
+    "strangler.ownership",
+    "strangler.cutover",
     "monolith.catalog",
     "monolith.inventory",
     "monolith.customers",
@@ -69,7 +76,12 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": database_from_env("DATABASE_URL", "monolith.sqlite3")}
+DATABASES = {
+    "default": database_from_env("DATABASE_URL", "monolith.sqlite3"),
+    # Shared with every service and the gateway: who writes each context (strangler.ownership).
+    "control": database_from_env("STRANGLER_CONTROL_DATABASE_URL", "control.sqlite3"),
+}
+DATABASE_ROUTERS = ["strangler.ownership.router.ControlDatabaseRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
@@ -123,8 +135,31 @@ SPECTACULAR_SETTINGS = {
 # strangler-kit
 STRANGLER_SERVICE_NAME = "monolith"
 BROKER_URL = broker_url_from_env()
-# Queues this process consumes (declared by `manage.py setup_broker`); the monolith has none yet.
-STRANGLER_SUBSCRIPTIONS: list[dict[str, object]] = []
+STRANGLER_TRANSPORT = transport_from_env()
+# Reverse sync: once a context is cut over to its service, the monolith consumes the service's
+# events into its legacy tables (monolith/catalog/handlers.py); its own events are skipped there.
+_INBOX_QUEUE = os.environ.get("MONOLITH_INBOX_QUEUE", "monolith.events")
+_INBOX_BINDING_KEYS = ["catalog.#"]
+STRANGLER_INBOX = {
+    "SUBSCRIBER": STRANGLER_SERVICE_NAME,
+    "QUEUE": _INBOX_QUEUE,
+    "BINDING_KEYS": _INBOX_BINDING_KEYS,
+    "HANDLERS": "monolith.catalog.handlers.HANDLERS",
+    "BATCH_SIZE": env_int("MONOLITH_INBOX_BATCH_SIZE", 100),
+    "RETRY_BACKOFF": float(os.environ.get("MONOLITH_INBOX_RETRY_BACKOFF", "0.5")),
+}
+# Queues this process consumes (declared by `manage.py setup_broker`).
+STRANGLER_SUBSCRIPTIONS: list[dict[str, object]] = [
+    {
+        "subscriber": STRANGLER_SERVICE_NAME,
+        "queue": _INBOX_QUEUE,
+        "binding_keys": _INBOX_BINDING_KEYS,
+    }
+]
+# Which side writes each context lives in the control database; the monolith until a cutover.
+STRANGLER_OWNERSHIP = {
+    "CONTEXTS": {"catalog": {"service": "catalog-service", "default_writer": "monolith"}},
+}
 # What backfill / reconcile / replay work on (strangler.sync): the one place the mapping lives.
 STRANGLER_SYNC = {
     "CONTEXTS": {
@@ -158,7 +193,11 @@ STRANGLER_SYNC = {
         },
     },
     # {context: base URL of the other side}, e.g. {"catalog": "http://127.0.0.1:8001"}.
-    "PEERS": {},
+    "PEERS": (
+        {"catalog": os.environ["CATALOG_SERVICE_URL"]}
+        if os.environ.get("CATALOG_SERVICE_URL")
+        else {}
+    ),
 }
 CELERY_BROKER_URL = BROKER_URL
 CELERY_TASK_ALWAYS_EAGER = False

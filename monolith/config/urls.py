@@ -13,5 +13,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("internal/sync/", include("strangler.sync.urls")),
+    path("internal/cutover/", include("strangler.cutover.urls")),
     path("", include("strangler.observability.urls")),
 ]

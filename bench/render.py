@@ -1,0 +1,245 @@
+"""Render docs/benchmarks.md and its charts (docs/images/bench-*.png) from bench/results/*.json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.common import RESULTS_DIR, ROOT, Table
+
+DOCS = ROOT / "docs" / "benchmarks.md"
+IMAGES = ROOT / "docs" / "images"
+
+# (summary key path, description, test) for the issue's targets.
+TARGETS: list[tuple[tuple[str, str], str, Callable[[float], bool]]] = [
+    (("sync", "kit_over_limit"), "sync throughput ≥ 0.9x the limit pipeline", lambda v: v >= 0.9),
+    (("sync", "kit_over_peer"), "sync throughput ≥ 2x django-cqrs", lambda v: v >= 2),
+    (("sync", "lag_p99_ms_at_half"), "sync lag p99 ≤ 100 ms at 50% load", lambda v: v <= 100),
+    (("gateway", "over_nginx"), "gateway (monolith mode) ≥ 0.6x nginx", lambda v: v >= 0.6),
+    (("gateway", "over_revproxy"), "gateway ≥ 2x django-revproxy", lambda v: v >= 2),
+    (("gateway", "added_p50_ms"), "gateway added p50 ≤ 1 ms", lambda v: v <= 1),
+    (("gateway", "shadow_cost"), "shadow costs ≤ 10% of throughput", lambda v: v <= 0.1),
+    (("replay", "over_copy"), "replay ≥ 0.5x COPY", lambda v: v >= 0.5),
+    (("reconcile", "seconds_1m_equal"), "reconcile 1,000,000 equal rows ≤ 10 s", lambda v: v <= 10),
+    (
+        ("reconcile", "rows_read_fraction_10_drift"),
+        "10 drifted rows: reads < 1% of rows",
+        lambda v: v < 0.01,
+    ),
+]
+
+
+def load_results(folder: Path) -> dict[str, dict[str, Any]]:
+    results = {}
+    for name in ("sync", "gateway", "replay", "reconcile", "summary"):
+        path = folder / f"{name}.json"
+        if path.exists():
+            results[name] = json.loads(path.read_text())
+    return results
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: render to files only
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def chart_sync(result: dict[str, Any], path: Path) -> None:
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    names = list(result["throughput"])
+    left.bar(
+        names,
+        [result["throughput"][n]["events_per_second"] for n in names],
+        color=["#2b7bba", "#888888", "#d9822b"][: len(names)],
+    )
+    left.set_title(f"Throughput over a {result['events']:,}-event backlog")
+    left.set_ylabel("events/s")
+    left.tick_params(axis="x", labelsize=8)
+    for name in names:
+        loads = result["lag"].get(name, {})
+        xs = [k for k in loads if "p99_ms" in loads[k]]
+        right.plot(xs, [loads[k]["p99_ms"] for k in xs], marker="o", label=name)
+    right.axhline(100, color="red", linestyle=":", linewidth=1, label="target (kit at 50%)")
+    right.set_yscale("log")
+    right.set_title("Lag p99 at a share of the kit's max throughput")
+    right.set_ylabel("ms (log)")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def chart_gateway(result: dict[str, Any], path: Path) -> None:
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    names = list(result["saturation"])
+    colors = ["#888888" if not n.startswith("gateway") else "#2b7bba" for n in names]
+    left.bar(names, [result["saturation"][n]["requests_per_second"] for n in names], color=colors)
+    left.set_title("Requests/s at saturation")
+    left.tick_params(axis="x", labelrotation=30, labelsize=8)
+    right.bar(names, [result["added_p50_ms"][n] for n in names], color=colors)
+    right.axhline(1, color="red", linestyle=":", linewidth=1, label="target: 1 ms")
+    right.set_title(f"Added p50 over direct at {result['moderate_rate']:.0f} requests/s")
+    right.set_ylabel("ms")
+    right.tick_params(axis="x", labelrotation=30, labelsize=8)
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def chart_replay(result: dict[str, Any], path: Path) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    names = ["backfill", "replay", "COPY"]
+    values = [
+        result["backfill"]["events_per_second"],
+        result["replay"]["events_per_second"],
+        result["copy"]["rows_per_second"],
+    ]
+    ax.bar(names, values, color=["#2b7bba", "#2b7bba", "#888888"])
+    ax.set_yscale("log")
+    ax.set_ylabel("events (rows)/s, log")
+    ax.set_title(f"Into an empty projection: {result['events']:,} events")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def chart_reconcile(result: dict[str, Any], path: Path) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    labels, values = [], []
+    for key, label in (("reconcile_equal", "equal"), ("reconcile_drift", "10 drifted")):
+        if key in result:
+            labels.append(f"reconcile, {label}")
+            values.append(result[key].get("seconds", 0))
+    if "full_scan" in result:
+        labels.append("full scan, 10 drifted")
+        values.append(result["full_scan"]["seconds"])
+    ax.bar(labels, values, color=["#2b7bba"] * (len(labels) - 1) + ["#888888"])
+    ax.set_ylabel("seconds")
+    ax.set_title(f"Reconcile of {result.get('rows', 0):,} rows per side")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+CHARTS = {
+    "sync": chart_sync,
+    "gateway": chart_gateway,
+    "replay": chart_replay,
+    "reconcile": chart_reconcile,
+}
+
+
+def targets_table(summary: dict[str, Any]) -> Table:
+    table = Table("Targets", ["target", "measured", "met"])
+    for (section, key), text, test in TARGETS:
+        value = (summary.get(section) or {}).get(key)
+        table.add(text, value, "—" if value is None else ("yes" if test(value) else "no"))
+    return table
+
+
+def render(folder: Path = RESULTS_DIR, docs: Path = DOCS, images: Path = IMAGES) -> Path:
+    """Write the Markdown page and the PNG charts; returns the page's path."""
+    results = load_results(folder)
+    images.mkdir(parents=True, exist_ok=True)
+    summary = results.get("summary", {})
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `make bench` (bench/run_all.py) from the JSON in bench/results/; do not "
+        "edit by hand. Every comparison runs in the same run on the same machine, so the ratios "
+        "hold however noisy the machine is; the absolute numbers do not travel.",
+        "",
+        f"- machine: {summary.get('machine', '?')}",
+        f"- date: {summary.get('date', '?')}",
+        "",
+        "## Targets",
+        "",
+        targets_table(summary).markdown(),
+        "",
+    ]
+    notes = summary.get("notes") or []
+    if notes:
+        lines += ["Notes from the run:", "", *[f"- {n}" for n in notes], ""]
+    for name, heading in (
+        ("sync", "Sync pipeline: outbox → RabbitMQ → inbox"),
+        ("gateway", "Gateway"),
+        ("replay", "Backfill and replay into an empty projection"),
+        ("reconcile", "Reconcile"),
+    ):
+        result = results.get(name)
+        lines += [f"## {heading}", ""]
+        if result is None:
+            error = (summary.get("errors") or {}).get(name, "not run")
+            lines += [f"No result: {error}", ""]
+            continue
+        image = images / f"bench-{name}.png"
+        try:
+            CHARTS[name](result, image)
+            relative = image.relative_to(docs.parent)
+            lines += [f"![{heading}]({relative.as_posix()})", ""]
+        except (KeyError, TypeError, ValueError) as exc:
+            lines += [f"(chart not drawn: {exc})", ""]
+        for table in result.get("tables", []):
+            table = Table.from_dict(table)
+            lines += [f"**{table.title}**", "", table.markdown(), ""]
+        lines += [f"Raw numbers: `bench/results/{name}.json` ({result.get('date', '?')}).", ""]
+    lines += [METHOD, ""]
+    docs.write_text("\n".join(lines))
+    return docs
+
+
+METHOD = """## How each number is made
+
+- **Sync.** Three pipelines in one run on one PostgreSQL and one RabbitMQ, each with its own
+  databases, exchange and queue: strangler-kit as shipped (`manage.py outbox_relay` and the catalog
+  service's `consume_events`, quorum queue, persistent messages, publisher confirms); the limit, a
+  minimal hand-written pipeline with the same guarantees (`bench/limit_pipeline.py`: batched
+  confirms, inbox dedupe and version check in one transaction per batch, ack after commit); and
+  django-cqrs configured as its README says (`bench/peers/cqrs/`, `RabbitMQTransport`, master and
+  replica in separate processes; it declares a classic durable queue and publishes persistent
+  messages without publisher confirms, so its guarantees are weaker than the other two).
+  Throughput: a backlog is committed first, then drained; the rate is the applied count over the
+  span between the service's first and last commit. For django-cqrs the backlog is sent by its
+  own `cqrs_sync` command while the replica consumes. Lag: a paced writer commits events (a few
+  per commit at high rates) at 25/50/75% of the kit's measured maximum; lag is the service's apply
+  timestamp minus the writer's commit timestamp, both from the same clock, after a 1 s warm-up.
+- **Gateway.** gunicorn (gthread, 2 workers x 4 threads) serves the monolith's catalog list and
+  detail endpoints on PostgreSQL; wrk (2 threads, 32 connections) alternates the two. The same
+  backend is reached directly, through `manage.py rungateway` in modes `monolith`, `shadow`
+  (mirrored to the extracted catalog service, compared, differences stored) and `canary 50`,
+  through nginx (`proxy_pass`, upstream keep-alive) and through django-revproxy's `ProxyView` on
+  gunicorn. Added latency: p50 at a fixed rate of a quarter of direct's maximum (wrk with a
+  per-connection delay) minus direct's p50 at that rate.
+- **Replay.** N products in the monolith; `backfill catalog.product` records a snapshot event
+  per row, the relay publishes and the service consumes into an empty projection; then the
+  projection is emptied and `replay_events --to catalog-service` sends the stored events again.
+  Rates run from the command's start to the service's last commit. The limit is PostgreSQL COPY
+  of the same rows into an empty copy of the service's product table.
+- **Reconcile.** bench/reconcile.py: 1,000,000 products on each side, `manage.py reconcile`
+  against the other side's `/internal/sync/`; then 10 rows drift (3 deleted, 4 changed, 3 added)."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--docs", type=Path, default=DOCS)
+    parser.add_argument("--images", type=Path, default=IMAGES)
+    args = parser.parse_args(argv)
+    print(f"wrote {render(args.results_dir, args.docs, args.images)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The extracted catalog service: a standalone DRF project with its own database."""

@@ -1,0 +1,1 @@
+"""The catalog context inside the extracted service: categories and products."""

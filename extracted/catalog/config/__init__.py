@@ -1,0 +1,1 @@
+"""Django project configuration of the catalog service."""

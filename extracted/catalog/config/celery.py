@@ -1,0 +1,16 @@
+"""The catalog service's Celery application; its workers also run the inbox consumer step."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+from strangler.inbox.celery import install_inbox_consumer
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "extracted.catalog.config.settings")
+
+app = Celery("catalog-service")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+install_inbox_consumer(app)

@@ -1,0 +1,196 @@
+"""Settings of the catalog service, read from the environment (12-factor).
+
+The database comes from CATALOG_DATABASE_URL, never DATABASE_URL: a shell prepared for the
+monolith can never point the service at the monolith's database.
+"""
+
+from __future__ import annotations
+
+import os
+
+from strangler.environment import (
+    REPO_ROOT,
+    VAR_DIR,
+    broker_url_from_env,
+    database_from_env,
+    env_bool,
+    env_int,
+    env_list,
+    secret_key_from_env,
+    transport_from_env,
+)
+
+BASE_DIR = REPO_ROOT
+DEBUG = env_bool("DEBUG", default=True)
+SECRET_KEY = secret_key_from_env(DEBUG)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "strangler.outbox",
+    "strangler.transport",
+    "strangler.inbox",
+    "strangler.sync",
+    "strangler.ownership",
+    "strangler.cutover",
+    "extracted.catalog.catalog",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "extracted.catalog.config.urls"
+WSGI_APPLICATION = "extracted.catalog.config.wsgi.application"
+ASGI_APPLICATION = "extracted.catalog.config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    },
+]
+
+DATABASES = {
+    "default": database_from_env("CATALOG_DATABASE_URL", "catalog.sqlite3"),
+    # Shared with the monolith and the gateway: who writes each context (strangler.ownership).
+    "control": database_from_env("STRANGLER_CONTROL_DATABASE_URL", "control.sqlite3"),
+}
+DATABASE_ROUTERS = ["strangler.ownership.router.ControlDatabaseRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = 31536000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    X_FRAME_OPTIONS = "DENY"
+
+# The same API conventions as the monolith (strangler.api): the contract clients see.
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "strangler.api.StandardPagination",
+    "PAGE_SIZE": 20,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "EXCEPTION_HANDLER": "strangler.api.api_exception_handler",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Catalog service API",
+    "DESCRIPTION": "The catalog context extracted from the shop monolith.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI assets served from the installed sidecar package: /api/docs/ works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# strangler-kit
+STRANGLER_SERVICE_NAME = "catalog-service"
+# Which side writes the catalog lives in the control database; until the first cutover the
+# monolith does, and this service refuses writes with 409 (`manage.py cutover catalog`).
+STRANGLER_OWNERSHIP = {
+    "CONTEXTS": {"catalog": {"service": STRANGLER_SERVICE_NAME, "default_writer": "monolith"}},
+}
+BROKER_URL = broker_url_from_env()
+CELERY_BROKER_URL = BROKER_URL
+
+# STRANGLER_EXCHANGE / STRANGLER_BROKER_FOLDER: an exchange (or folder) of its own per stack.
+STRANGLER_TRANSPORT = transport_from_env()
+
+_INBOX_QUEUE = os.environ.get("CATALOG_INBOX_QUEUE", "catalog-service.events")
+_INBOX_BINDING_KEYS = ["catalog.#"]
+STRANGLER_INBOX = {
+    "SUBSCRIBER": STRANGLER_SERVICE_NAME,
+    "QUEUE": _INBOX_QUEUE,
+    "BINDING_KEYS": _INBOX_BINDING_KEYS,
+    "HANDLERS": "extracted.catalog.catalog.handlers.HANDLERS",
+    "BATCH_SIZE": env_int("CATALOG_INBOX_BATCH_SIZE", 100),
+    "PREFETCH": env_int("CATALOG_INBOX_PREFETCH", 200),
+    "MAX_ATTEMPTS": env_int("CATALOG_INBOX_MAX_ATTEMPTS", 5),
+    "RETRY_BACKOFF": float(os.environ.get("CATALOG_INBOX_RETRY_BACKOFF", "0.5")),
+}
+# What `manage.py setup_broker` declares: the same subscription the consumer reads.
+STRANGLER_SUBSCRIPTIONS = [
+    {
+        "subscriber": STRANGLER_SERVICE_NAME,
+        "queue": _INBOX_QUEUE,
+        "binding_keys": _INBOX_BINDING_KEYS,
+    }
+]
+
+# What reconcile / rebuild_projection (strangler.sync) compare and rebuild: the same fields as the
+# monolith's STRANGLER_SYNC, so both sides hash the same canonical rows.
+STRANGLER_SYNC = {
+    "CONTEXTS": {
+        "catalog": {
+            "category": {
+                "model": "catalog.Category",
+                "snapshot": "extracted.catalog.catalog.events.category_upserted_payload",
+                "deleted_payload": "extracted.catalog.catalog.events.deleted_payload",
+                "fields": {"name": "text", "slug": "text", "parent_id": "int"},
+            },
+            "product": {
+                "model": "catalog.Product",
+                "snapshot": "extracted.catalog.catalog.events.product_upserted_payload",
+                "deleted_payload": "extracted.catalog.catalog.events.deleted_payload",
+                "fields": {
+                    "sku": "text",
+                    "name": "text",
+                    "description": "text",
+                    "price": "money",
+                    "currency": "text",
+                    "category_id": "int",
+                    "active": "bool",
+                    "created_at": "timestamp",
+                    "updated_at": "timestamp",
+                },
+            },
+        },
+    },
+    # The other side of each context, for reconcile and cutover run from this side.
+    "PEERS": {"catalog": os.environ["MONOLITH_URL"]} if os.environ.get("MONOLITH_URL") else {},
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

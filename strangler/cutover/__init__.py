@@ -1,0 +1,1 @@
+"""The cutover of a context's writes from one side to the other, and migration_status."""

@@ -1,0 +1,1 @@
+"""The inbox: an idempotent, ordered consumer that applies events through registered handlers."""

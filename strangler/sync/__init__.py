@@ -1,0 +1,1 @@
+"""Operator commands of a migration: backfill, replay, reconcile, dead letters, rebuild."""

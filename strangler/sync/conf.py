@@ -1,0 +1,214 @@
+"""Settings of strangler.sync (STRANGLER_SYNC): the aggregate registry, peers and tuning knobs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.db import models
+from django.utils.module_loading import import_string
+
+# The kinds a compared field can have; each has one canonical text (see strangler.sync.canonical).
+FIELD_KINDS = ("int", "text", "money", "bool", "timestamp", "date")
+
+DEFAULTS: dict[str, Any] = {
+    # {context: {aggregate: {...}}}: what backfill, reconcile and rebuild_projection work on.
+    # Each aggregate: "model" (app_label.Model), "event" (the snapshot event type), "deleted_event",
+    # "fields" ({payload field: kind}, the compared fields, identical on both sides), optional
+    # "columns" ({payload field: model attribute} where they differ), on the writer "snapshot"
+    # (dotted path of the payload builder) and "deleted_payload", on a reader "projection" (the
+    # name its ProjectionVersion rows carry; default "<context>.<aggregate>").
+    "CONTEXTS": {},
+    # {context: base URL of the other side} for `reconcile <context>` without --target.
+    "PEERS": {},
+    # Shared secret of the /internal/sync/ endpoints; empty means $STRANGLER_INTERNAL_TOKEN.
+    "INTERNAL_TOKEN": "",
+    # Rows read and recorded per backfill transaction.
+    "BACKFILL_BATCH_SIZE": 1000,
+    # Events published per replay batch (publish all, then wait for all confirms).
+    "REPLAY_BATCH_SIZE": 500,
+    # Key ranges compared per level of the reconcile tree, and sub-ranges of a differing one.
+    "RECONCILE_FANOUT": 16,
+    # A differing range with at most this many rows on either side is fetched and diffed.
+    "RECONCILE_LEAF_ROWS": 64,
+    # Seconds an HTTP call to a peer's /internal/sync/ endpoint may take.
+    "PEER_TIMEOUT": 60.0,
+}
+
+POSITIVE_INTS = ("BACKFILL_BATCH_SIZE", "REPLAY_BATCH_SIZE", "RECONCILE_LEAF_ROWS")
+
+
+class SyncConfigurationError(RuntimeError):
+    """STRANGLER_SYNC cannot be used as configured; the message says what to change."""
+
+
+class UnknownAggregate(SyncConfigurationError):
+    """A command named a context or aggregate that STRANGLER_SYNC does not list."""
+
+
+@dataclass(frozen=True)
+class AggregateSpec:
+    """One synchronised aggregate: its model, events and the fields both sides compare."""
+
+    context: str
+    name: str
+    model_label: str
+    event: str
+    deleted_event: str
+    fields: tuple[tuple[str, str], ...]  # (payload field, kind), sorted by field
+    columns: tuple[tuple[str, str], ...]  # (payload field, model attribute), same order
+    snapshot_path: str
+    deleted_payload_path: str
+    projection: str
+
+    @property
+    def label(self) -> str:
+        """`catalog.product`: also the aggregate type of its events."""
+        return f"{self.context}.{self.name}"
+
+    @property
+    def model(self) -> type[models.Model]:
+        try:
+            return apps.get_model(self.model_label)
+        except (LookupError, ValueError) as exc:
+            raise SyncConfigurationError(
+                f"STRANGLER_SYNC aggregate {self.label}: model {self.model_label!r} is not an "
+                f"installed model ({exc})."
+            ) from exc
+
+    @property
+    def signature(self) -> str:
+        """The compared fields and kinds; both sides must agree on it before comparing."""
+        return ",".join(f"{name}:{kind}" for name, kind in self.fields)
+
+    def snapshot(self) -> Callable[[models.Model], Mapping[str, Any]]:
+        """The writer's payload builder for a row (e.g. product_upserted_payload)."""
+        if not self.snapshot_path:
+            raise SyncConfigurationError(
+                f"STRANGLER_SYNC aggregate {self.label} has no 'snapshot' builder: this side is "
+                "not the writer of it, or the builder is missing from settings."
+            )
+        return _import(self.snapshot_path, self.label, "snapshot")
+
+    def deleted_payload(self) -> Callable[[Any], Mapping[str, Any]]:
+        """The writer's payload builder of a `...deleted` event, given the key."""
+        if not self.deleted_payload_path:
+            return lambda key: {"id": key}
+        return _import(self.deleted_payload_path, self.label, "deleted_payload")
+
+
+def _import(path: str, label: str, what: str) -> Callable[..., Any]:
+    try:
+        return import_string(path)
+    except ImportError as exc:
+        raise SyncConfigurationError(
+            f"STRANGLER_SYNC aggregate {label}: {what} {path!r} cannot be imported: {exc}"
+        ) from exc
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    aggregates: tuple[AggregateSpec, ...]
+    peers: Mapping[str, str]
+    internal_token: str
+    backfill_batch_size: int
+    replay_batch_size: int
+    reconcile_fanout: int
+    reconcile_leaf_rows: int
+    peer_timeout: float
+
+    @property
+    def contexts(self) -> list[str]:
+        return sorted({spec.context for spec in self.aggregates})
+
+    def aggregate(self, context: str, name: str) -> AggregateSpec:
+        for spec in self.aggregates:
+            if spec.context == context and spec.name == name:
+                return spec
+        raise UnknownAggregate(
+            f"unknown aggregate {context}.{name!s}; STRANGLER_SYNC lists: "
+            f"{', '.join(s.label for s in self.aggregates) or 'nothing'}."
+        )
+
+    def resolve(self, target: str) -> list[AggregateSpec]:
+        """`catalog` (every aggregate of the context, in settings order) or `catalog.product`."""
+        context, _, name = target.partition(".")
+        if name:
+            return [self.aggregate(context, name)]
+        found = [spec for spec in self.aggregates if spec.context == context]
+        if not found:
+            raise UnknownAggregate(
+                f"unknown context {context!r}; STRANGLER_SYNC lists: "
+                f"{', '.join(self.contexts) or 'no context'}."
+            )
+        return found
+
+
+def parse_aggregate(context: str, name: str, raw: Mapping[str, Any]) -> AggregateSpec:
+    """One STRANGLER_SYNC aggregate entry as a spec; SyncConfigurationError names what is wrong."""
+    label = f"{context}.{name}"
+    if not isinstance(raw, Mapping):
+        raise SyncConfigurationError(f"STRANGLER_SYNC aggregate {label} must be a dict.")
+    for key in ("model", "fields"):
+        if not raw.get(key):
+            raise SyncConfigurationError(f"STRANGLER_SYNC aggregate {label} needs {key!r}.")
+    fields = raw["fields"]
+    if not isinstance(fields, Mapping):
+        raise SyncConfigurationError(f"STRANGLER_SYNC aggregate {label}: 'fields' must be a dict.")
+    bad = {field: kind for field, kind in fields.items() if kind not in FIELD_KINDS}
+    if bad:
+        raise SyncConfigurationError(
+            f"STRANGLER_SYNC aggregate {label}: unknown field kind(s) {bad}; "
+            f"use one of {', '.join(FIELD_KINDS)}."
+        )
+    columns = dict(raw.get("columns") or {})
+    unknown = set(columns) - set(fields)
+    if unknown:
+        raise SyncConfigurationError(
+            f"STRANGLER_SYNC aggregate {label}: 'columns' names fields not in 'fields': "
+            f"{', '.join(sorted(unknown))}."
+        )
+    ordered = tuple(sorted((str(f), str(k)) for f, k in fields.items()))
+    return AggregateSpec(
+        context=context,
+        name=name,
+        model_label=str(raw["model"]),
+        event=str(raw.get("event") or f"{label}.upserted"),
+        deleted_event=str(raw.get("deleted_event") or f"{label}.deleted"),
+        fields=ordered,
+        columns=tuple((field, str(columns.get(field, field))) for field, _ in ordered),
+        snapshot_path=str(raw.get("snapshot") or ""),
+        deleted_payload_path=str(raw.get("deleted_payload") or ""),
+        projection=str(raw.get("projection") or label),
+    )
+
+
+def sync_settings() -> SyncSettings:
+    """STRANGLER_SYNC merged over DEFAULTS; raises SyncConfigurationError when unusable."""
+    configured = getattr(settings, "STRANGLER_SYNC", {}) or {}
+    if not isinstance(configured, Mapping):
+        raise SyncConfigurationError("STRANGLER_SYNC must be a dict.")
+    values = {**DEFAULTS, **configured}
+    aggregates: list[AggregateSpec] = []
+    contexts = values["CONTEXTS"]
+    if not isinstance(contexts, Mapping):
+        raise SyncConfigurationError("STRANGLER_SYNC['CONTEXTS'] must be a dict of dicts.")
+    for context, entries in contexts.items():
+        if not isinstance(entries, Mapping):
+            raise SyncConfigurationError(f"STRANGLER_SYNC['CONTEXTS'][{context!r}] must be a dict.")
+        aggregates.extend(parse_aggregate(context, name, raw) for name, raw in entries.items())
+    token = str(values["INTERNAL_TOKEN"] or os.environ.get("STRANGLER_INTERNAL_TOKEN", ""))
+    return SyncSettings(
+        aggregates=tuple(aggregates),
+        peers=dict(values["PEERS"] or {}),
+        internal_token=token,
+        backfill_batch_size=int(values["BACKFILL_BATCH_SIZE"]),
+        replay_batch_size=int(values["REPLAY_BATCH_SIZE"]),
+        reconcile_fanout=int(values["RECONCILE_FANOUT"]),
+        reconcile_leaf_rows=int(values["RECONCILE_LEAF_ROWS"]),
+        peer_timeout=float(values["PEER_TIMEOUT"]),
+    )

@@ -1,0 +1,33 @@
+"""Checkpoints of backfill runs: where a run stopped, so --resume continues from there."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class BackfillRun(models.Model):
+    """One backfill of one aggregate; last_key is committed with each batch's events."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"  # also a run whose process died: --resume continues it
+        DONE = "done"
+        ABANDONED = "abandoned"  # replaced by a --restart
+
+    context = models.CharField(max_length=100)
+    aggregate = models.CharField(max_length=100)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    last_key = models.BigIntegerField(null=True, blank=True)
+    rows_done = models.BigIntegerField(default=0)
+    rows_total = models.BigIntegerField(default=0)
+    rate_limit = models.FloatField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "strangler_sync_backfill_run"
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["context", "aggregate", "status"], name="backfill_run_idx")]
+
+    def __str__(self) -> str:
+        return f"backfill {self.context}.{self.aggregate} {self.status} at {self.last_key}"

@@ -1,0 +1,128 @@
+"""Internal endpoints reconcile reads on each side: bounds, range checksums, canonical rows.
+
+They are mounted under /internal/sync/ and answer only requests carrying the shared token
+(STRANGLER_INTERNAL_TOKEN, compared in constant time); with no token configured they refuse
+everything unless DEBUG is on.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from strangler.sync.checksums import Segment, canonical_rows, describe_aggregate, range_checksums
+from strangler.sync.conf import AggregateSpec, UnknownAggregate, sync_settings
+
+logger = logging.getLogger(__name__)
+
+TOKEN_META_KEY = "HTTP_X_STRANGLER_TOKEN"
+MAX_SEGMENTS = 10_000
+MAX_PARTS = 1024
+MAX_RANGES = 10_000
+MAX_ROWS = 100_000
+
+
+class BadSyncRequest(ValueError):
+    """The request body is not what the endpoint expects."""
+
+
+def _error(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+def _authorised(request: HttpRequest) -> JsonResponse | None:
+    """None when the request may proceed, else the refusal to send."""
+    token = sync_settings().internal_token
+    given = request.META.get(TOKEN_META_KEY, "")
+    if not token:
+        if settings.DEBUG:
+            return None
+        return _error(403, "STRANGLER_INTERNAL_TOKEN is not set on this side; refusing.")
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        logger.warning("internal sync request with a wrong or missing token", extra={})
+        return _error(403, "missing or wrong X-Strangler-Token.")
+    return None
+
+
+def _endpoint(
+    handler: Callable[[AggregateSpec, dict[str, Any]], dict[str, Any]],
+) -> Callable[..., JsonResponse]:
+    @csrf_exempt
+    @require_POST
+    def view(request: HttpRequest, context: str, aggregate: str) -> JsonResponse:
+        refusal = _authorised(request)
+        if refusal is not None:
+            return refusal
+        try:
+            spec = sync_settings().aggregate(context, aggregate)
+        except UnknownAggregate as exc:
+            return _error(404, str(exc))
+        try:
+            body = json.loads(request.body or b"{}")
+            if not isinstance(body, dict):
+                raise BadSyncRequest("the body must be a JSON object")
+            return JsonResponse(handler(spec, body))
+        except (ValueError, TypeError) as exc:
+            return _error(400, f"bad request: {exc}")
+
+    view.__name__ = handler.__name__
+    view.__doc__ = handler.__doc__
+    return view
+
+
+def _int_pair(item: Any, what: str) -> tuple[int, int]:
+    if not isinstance(item, list | tuple) or len(item) < 2:
+        raise BadSyncRequest(f"{what} must be [lo, hi, ...], got {item!r}")
+    lo, hi = int(item[0]), int(item[1])
+    if hi <= lo:
+        raise BadSyncRequest(f"{what} [{lo}, {hi}) is empty")
+    return lo, hi
+
+
+def describe(spec: AggregateSpec, body: dict[str, Any]) -> dict[str, Any]:
+    """Key bounds, count and the field signature of this side's rows."""
+    return describe_aggregate(spec).as_dict()
+
+
+def checksums(spec: AggregateSpec, body: dict[str, Any]) -> dict[str, Any]:
+    """Count and checksum of each bucket of each segment [lo, hi, parts]."""
+    raw = body.get("segments")
+    if not isinstance(raw, list) or len(raw) > MAX_SEGMENTS:
+        raise BadSyncRequest(f"'segments' must be a list of at most {MAX_SEGMENTS} [lo, hi, parts]")
+    segments = []
+    for item in raw:
+        lo, hi = _int_pair(item, "a segment")
+        parts = int(item[2]) if len(item) > 2 else 1
+        if not 1 <= parts <= MAX_PARTS:
+            raise BadSyncRequest(f"parts must be between 1 and {MAX_PARTS}")
+        segments.append(Segment(lo, hi, parts))
+    sums, hashed = range_checksums(spec, segments)
+    # Checksums are exact integers beyond 2**53: sent as strings for every JSON reader.
+    return {
+        "segments": [[[s.count, str(s.checksum)] for s in seg] for seg in sums],
+        "rows_hashed": hashed,
+    }
+
+
+def rows(spec: AggregateSpec, body: dict[str, Any]) -> dict[str, Any]:
+    """Canonical field values of the rows in the given key ranges."""
+    raw = body.get("ranges")
+    if not isinstance(raw, list) or len(raw) > MAX_RANGES:
+        raise BadSyncRequest(f"'ranges' must be a list of at most {MAX_RANGES} [lo, hi]")
+    found = canonical_rows(spec, [_int_pair(item, "a range") for item in raw])
+    if len(found) > MAX_ROWS:
+        raise BadSyncRequest(f"the ranges hold more than {MAX_ROWS} rows; ask for smaller ones")
+    return {"rows": {str(key): values for key, values in found.items()}}
+
+
+describe_view = _endpoint(describe)
+checksums_view = _endpoint(checksums)
+rows_view = _endpoint(rows)

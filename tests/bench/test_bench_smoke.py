@@ -1,0 +1,97 @@
+"""Each benchmark end to end with tiny sizes, on the real servers, so that none of them rots."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.processes import ROOT
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+
+def run_quick(name: str, tmp_path: Path, postgres_url: str, rabbitmq_url: str) -> dict:
+    results = tmp_path / "results"
+    docs = tmp_path / "docs" / "benchmarks.md"
+    docs.parent.mkdir()
+    env = {**os.environ, "POSTGRES_URL": postgres_url, "RABBITMQ_URL": rabbitmq_url}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "bench.run_all", "--quick", "--only", name),
+            *("--budget", "400", "--results-dir", str(results), "--docs", str(docs)),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=800,
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
+    summary = json.loads((results / "summary.json").read_text())
+    assert summary["errors"] == {}
+    page = docs.read_text()
+    assert f"bench-{name}.png" in page
+    assert (docs.parent / "images" / f"bench-{name}.png").stat().st_size > 1000
+    return {"summary": summary, "result": json.loads((results / f"{name}.json").read_text())}
+
+
+def test_sync_benchmark_measures_kit_limit_and_django_cqrs(
+    tmp_path: Path, postgres_url: str, rabbitmq_url: str
+) -> None:
+    out = run_quick("sync", tmp_path, postgres_url, rabbitmq_url)
+    throughput = out["result"]["throughput"]
+    assert set(throughput) == {"strangler-kit", "limit (hand-written)", "django-cqrs"}
+    for name, row in throughput.items():
+        assert row["drained"], (name, row)
+        assert row["events_per_second"] > 0
+    assert out["summary"]["sync"]["kit_over_limit"] > 0
+    assert out["summary"]["sync"]["kit_over_peer"] > 0
+    half = out["result"]["lag"]["strangler-kit"]["50%"]
+    assert half["applied"] == half["written"] > 0
+    assert half["p99_ms"] >= half["p50_ms"] > 0
+
+
+def test_gateway_benchmark_measures_every_path(
+    tmp_path: Path, postgres_url: str, rabbitmq_url: str
+) -> None:
+    out = run_quick("gateway", tmp_path, postgres_url, rabbitmq_url)
+    saturation = out["result"]["saturation"]
+    assert set(saturation) == {
+        "direct",
+        "gateway monolith",
+        "gateway shadow",
+        "gateway canary 50",
+        "nginx",
+        "django-revproxy",
+    }
+    for name, row in saturation.items():
+        assert row["requests_per_second"] > 0, name
+        assert row["errors"] == 0 and row["non_2xx"] == 0, (name, row)
+    assert out["summary"]["gateway"]["over_nginx"] > 0
+    assert out["summary"]["gateway"]["added_p50_ms"] is not None
+
+
+def test_replay_benchmark_compares_backfill_and_replay_with_copy(
+    tmp_path: Path, postgres_url: str, rabbitmq_url: str
+) -> None:
+    out = run_quick("replay", tmp_path, postgres_url, rabbitmq_url)
+    result = out["result"]
+    assert result["backfill"]["finished"] and result["replay"]["finished"]
+    assert result["replay"]["sent"] == result["events"]
+    assert result["copy"]["rows_per_second"] > result["replay"]["events_per_second"] > 0
+    assert out["summary"]["replay"]["over_copy"] > 0
+
+
+def test_reconcile_benchmark_finds_the_ten_drifted_rows(
+    tmp_path: Path, postgres_url: str, rabbitmq_url: str
+) -> None:
+    out = run_quick("reconcile", tmp_path, postgres_url, rabbitmq_url)
+    assert out["result"]["reconcile_equal"]["equal"] is True
+    assert out["summary"]["reconcile"]["seconds_1m_equal"] > 0
+    assert 0 < out["summary"]["reconcile"]["rows_read_fraction_10_drift"] <= 1

@@ -1,0 +1,67 @@
+"""The benchmark harness's pure parts: percentiles, tables, paced writing, the targets table."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.common import BenchError, Table, percentile, ratio
+from bench.render import targets_table
+from bench.workload import paced, product_snapshot
+
+
+def test_percentile_interpolates_between_ranks_like_numpy() -> None:
+    values = [10.0, 20.0, 30.0, 40.0]
+    assert percentile(values, 0) == 10.0
+    assert percentile(values, 50) == 25.0
+    assert percentile(values, 100) == 40.0
+    assert percentile(values, 99) == pytest.approx(39.7)
+
+
+def test_percentile_of_nothing_is_an_error_not_zero() -> None:
+    with pytest.raises(BenchError):
+        percentile([], 50)
+
+
+def test_ratio_is_none_when_a_side_is_missing() -> None:
+    assert ratio(3.0, 2.0) == 1.5
+    assert ratio(None, 2.0) is None
+    assert ratio(3.0, 0.0) is None
+
+
+def test_table_renders_aligned_text_and_markdown_and_round_trips() -> None:
+    table = Table("Rates", ["pipeline", "events/s"])
+    table.add("kit", 1234.5)
+    table.add("limit", None)
+    text = table.text().splitlines()
+    assert text[0] == "Rates"
+    assert text[3].startswith("kit ") and text[3].endswith("1,234")
+    assert table.markdown().splitlines()[-1] == "| limit | — |"
+    assert Table.from_dict(table.to_dict()) == table
+
+
+def test_table_refuses_a_row_of_the_wrong_width() -> None:
+    with pytest.raises(BenchError):
+        Table("t", ["a", "b"]).add(1)
+
+
+def test_paced_writer_writes_the_rate_in_commits_and_stops_at_the_count() -> None:
+    calls: list[tuple[int, int]] = []
+    run = paced(500, 0.2, lambda first, count: calls.append((first, count)))
+    assert run.written == 100
+    assert sum(count for _, count in calls) == 100
+    assert [first for first, _ in calls] == sorted(first for first, _ in calls)
+    assert run.seconds == pytest.approx(0.2, abs=0.1)
+
+
+def test_product_snapshot_is_a_valid_catalog_event_payload() -> None:
+    from shared_contracts import registry
+
+    registry.validate("catalog.product.upserted", 1, product_snapshot(42))
+
+
+def test_targets_table_says_which_targets_are_met() -> None:
+    table = targets_table({"sync": {"kit_over_limit": 0.95, "kit_over_peer": 1.5}})
+    met = {row[0]: row[2] for row in table.rows}
+    assert met["sync throughput ≥ 0.9x the limit pipeline"] == "yes"
+    assert met["sync throughput ≥ 2x django-cqrs"] == "no"
+    assert met["replay ≥ 0.5x COPY"] == "—"

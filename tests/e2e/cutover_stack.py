@@ -1,0 +1,331 @@
+"""Both sides of the catalog as real processes, for the cutover tests and bench/cutover.py.
+
+Monolith and catalog service each run their web server, outbox relay and inbox consumer, on
+PostgreSQL databases of their own (plus a shared control database) and a RabbitMQ exchange and
+queues named for this stack only. A SteadyWriter thread writes products like a client would:
+retrying on 503 (writes frozen) and following the writer on 409.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import secrets
+import subprocess
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from strangler.transport import get_transport
+from strangler.transport.base import Subscription
+from strangler.transport.conf import transport_settings
+from tests.processes import PYTHON, ROOT, ProcessGroup, base_env, free_port, wait_until
+
+MONOLITH_MANAGE = str(ROOT / "manage.py")
+SERVICE_MANAGE = str(ROOT / "extracted" / "catalog" / "manage.py")
+PRODUCT_COLUMNS = (
+    "id, sku, name, description, price::text, currency, category_id, active, created_at, updated_at"
+)
+
+
+class Database:
+    """A PostgreSQL database of one side, read directly (the processes own the writes)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.url, autocommit=True) as db:
+            return db.execute(sql, params).fetchall()
+
+    def scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        return self.rows(sql, params)[0][0]
+
+    def catalog(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """(products, categories), every compared column, ordered by id."""
+        products = self.rows(f"SELECT {PRODUCT_COLUMNS} FROM catalog_product ORDER BY id")
+        categories = self.rows("SELECT id, name, slug, parent_id FROM catalog_category ORDER BY id")
+        return products, categories
+
+
+@contextlib.contextmanager
+def fresh_postgres_databases(admin_url: str, *roles: str) -> Iterator[list[str]]:
+    """One new database per role, dropped afterwards."""
+    suffix = uuid.uuid4().hex[:10]
+    names = [f"e2e_cut_{role}_{suffix}" for role in roles]
+    base = admin_url.rsplit("/", 1)[0]
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        for name in names:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield [f"{base}/{name}" for name in names]
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            # Bounded: a DROP waits for every backend of the server to absorb a signal barrier,
+            # and one stuck elsewhere on the machine must not hang this test's teardown.
+            admin.execute("SET statement_timeout = '20s'")
+            for name in names:
+                try:
+                    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                except psycopg.errors.QueryCanceled:
+                    warnings.warn(f"database {name} could not be dropped in 20s", stacklevel=1)
+
+
+@dataclasses.dataclass
+class CutoverStack:
+    processes: ProcessGroup
+    env: dict[str, str]
+    urls: dict[str, str]  # side name -> base URL
+    dbs: dict[str, Database]  # side name -> database
+    control: Database
+
+    @property
+    def monolith_db(self) -> Database:
+        return self.dbs["monolith"]
+
+    @property
+    def service_db(self) -> Database:
+        return self.dbs["catalog-service"]
+
+    def manage(
+        self, side: str, *args: str, timeout: float = 600, **extra_env: str
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a management command of one side to its end (bounded by timeout)."""
+        manage = MONOLITH_MANAGE if side == "monolith" else SERVICE_MANAGE
+        return subprocess.run(
+            [PYTHON, manage, *args],
+            cwd=ROOT,
+            env={**self.env, **extra_env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def cutover(
+        self, to: str, *, run_on: str = "monolith", crash_at: str | None = None, **extra_env: str
+    ) -> subprocess.CompletedProcess[str]:
+        if crash_at:
+            extra_env["STRANGLER_CUTOVER_CRASH_AT"] = crash_at
+        return self.manage(
+            run_on, "cutover", "catalog", "--to", to, "--timeout", "120", **extra_env
+        )
+
+    def writer(self) -> str:
+        return self.control.scalar(
+            "SELECT coalesce(max(writer), 'monolith') FROM strangler_ownership_context "
+            "WHERE context = 'catalog'"
+        )
+
+    def wait_stores_equal(self, timeout: float = 120) -> tuple[list[Any], list[Any]]:
+        """Until both sides hold the same products and categories; returns them."""
+
+        def equal() -> tuple[list[Any], list[Any]] | None:
+            left, right = self.monolith_db.catalog(), self.service_db.catalog()
+            if left != right:
+                raise AssertionError(describe_difference(left, right))
+            return left
+
+        try:
+            return wait_until(equal, timeout=timeout, interval=0.2, what="equal stores")  # type: ignore[return-value]
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.processes.logs()}") from exc
+
+    def outbox_count(self, side: str, where: str = "TRUE") -> int:
+        return self.dbs[side].scalar(f"SELECT count(*) FROM strangler_outbox_event WHERE {where}")
+
+
+def describe_difference(left: tuple[list[Any], ...], right: tuple[list[Any], ...]) -> str:
+    """Counts and the first differing product of two catalog() results."""
+    first = next(((a, b) for a, b in zip(left[0], right[0], strict=False) if a != b), "categories")
+    return f"monolith {len(left[0])} products, service {len(right[0])}; first difference {first}"
+
+
+@contextlib.contextmanager
+def cutover_stack(
+    processes: ProcessGroup, *, postgres_url: str, rabbitmq_url: str, tmp_path: Path
+) -> Iterator[CutoverStack]:
+    """Start everything, migrated and with broker topology declared; stop it all afterwards."""
+    name = f"e2e-cut-{uuid.uuid4().hex[:10]}"
+    with fresh_postgres_databases(postgres_url, "mono", "cat", "ctl") as (mono, cat, ctl):
+        monolith_port, service_port = free_port(), free_port()
+        urls = {
+            "monolith": f"http://127.0.0.1:{monolith_port}",
+            "catalog-service": f"http://127.0.0.1:{service_port}",
+        }
+        env = base_env(
+            DATABASE_URL=mono,
+            CATALOG_DATABASE_URL=cat,
+            STRANGLER_CONTROL_DATABASE_URL=ctl,
+            BROKER_URL=rabbitmq_url,
+            STRANGLER_EXCHANGE=f"{name}.events",
+            STRANGLER_BROKER_FOLDER=str(tmp_path / "broker"),
+            CATALOG_INBOX_QUEUE=f"{name}.catalog",
+            MONOLITH_INBOX_QUEUE=f"{name}.monolith",
+            CATALOG_INBOX_RETRY_BACKOFF="0.05",
+            MONOLITH_INBOX_RETRY_BACKOFF="0.05",
+            CATALOG_SERVICE_URL=urls["catalog-service"],
+            MONOLITH_URL=urls["monolith"],
+            STRANGLER_INTERNAL_TOKEN=secrets.token_hex(16),
+            LOG_LEVEL="WARNING",
+        )
+        steps = [
+            ("migrate-monolith", MONOLITH_MANAGE, ["migrate"]),
+            ("migrate-control", MONOLITH_MANAGE, ["migrate", "--database", "control"]),
+            ("migrate-service", SERVICE_MANAGE, ["migrate"]),
+        ]
+        for label, manage, args in steps:
+            process = processes.start(label, [PYTHON, manage, *args, "--no-input"], env)
+            assert process.wait_exit(180) == 0, process.log()
+        for label, manage in (
+            ("broker-monolith", MONOLITH_MANAGE),
+            ("broker-service", SERVICE_MANAGE),
+        ):
+            process = processes.start(label, [PYTHON, manage, "setup_broker"], env)
+            assert process.wait_exit(60) == 0, process.log()
+        stack = CutoverStack(
+            processes=processes,
+            env=env,
+            urls=urls,
+            dbs={"monolith": Database(mono), "catalog-service": Database(cat)},
+            control=Database(ctl),
+        )
+        for side, manage, port in (
+            ("monolith", MONOLITH_MANAGE, monolith_port),
+            ("service", SERVICE_MANAGE, service_port),
+        ):
+            processes.start_http(
+                f"{side}-web",
+                [PYTHON, manage, "runserver", "--noreload", f"127.0.0.1:{port}"],
+                env,
+                f"http://127.0.0.1:{port}/readyz",
+            )
+            processes.start(f"{side}-relay", [PYTHON, manage, "outbox_relay"], env)
+            processes.start(f"{side}-consumer", [PYTHON, manage, "consume_events"], env)
+        transport = get_transport(
+            dataclasses.replace(transport_settings(), url=rabbitmq_url, exchange=f"{name}.events")
+        )
+        try:
+            yield stack
+        finally:
+            processes.stop_all()
+            for queue, subscriber in (
+                (f"{name}.catalog", "catalog-service"),
+                (f"{name}.monolith", "monolith"),
+            ):
+                with contextlib.suppress(Exception):  # cleanup of a test's own queues only
+                    transport.delete_subscription(Subscription(subscriber, queue, ("catalog.#",)))
+            transport.close()
+
+
+class WriteFailed(RuntimeError):
+    """A write got an answer a client would not retry (neither 503 nor 409)."""
+
+
+class SteadyWriter(threading.Thread):
+    """Creates products and changes prices through the HTTP API, as a client of the shop.
+
+    On 503 (writes frozen) it retries shortly; on 409 (not the writer) it sends the write to the
+    other side. Every write the API acknowledged is remembered with its body, for the checks.
+    """
+
+    def __init__(
+        self,
+        stack: CutoverStack,
+        *,
+        prefix: str,
+        max_writes: int = 4000,
+        max_seconds: float = 180.0,
+        pause: float = 0.0,
+    ) -> None:
+        super().__init__(daemon=True)
+        self.stack = stack
+        self.prefix = prefix
+        self.max_writes = max_writes
+        self.max_seconds = max_seconds
+        self.pause = pause
+        self.side = stack.writer()
+        self.acked: dict[int, dict[str, Any]] = {}
+        self.acked_by_side: dict[str, int] = {"monolith": 0, "catalog-service": 0}
+        self.frozen_answers = 0
+        self.redirects = 0
+        self.longest_wait = 0.0
+        self.errors: list[str] = []
+        self._stop_requested = threading.Event()
+        self._clients = {
+            side: httpx.Client(base_url=url, timeout=30) for side, url in stack.urls.items()
+        }
+
+    @property
+    def writes(self) -> int:
+        return sum(self.acked_by_side.values())
+
+    def stop(self) -> None:
+        self._stop_requested.set()
+        self.join(60)
+        for client in self._clients.values():
+            client.close()
+
+    def wait_for_writes(self, count: int, timeout: float = 60) -> None:
+        wait_until(
+            lambda: self.writes >= count or self.errors, timeout=timeout, what=f"{count} writes"
+        )
+        assert not self.errors, self.errors
+
+    def run(self) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        index = 0
+        try:
+            while not self._stop_requested.is_set() and index < self.max_writes:
+                if time.monotonic() > deadline:
+                    break
+                index += 1
+                if index % 3 == 0 and self.acked:
+                    key = sorted(self.acked)[index % len(self.acked)]
+                    body = {"price": f"{index % 500}.{index % 100:02d}"}
+                    self._send("PATCH", f"/api/catalog/products/{key}/", body)
+                else:
+                    body = {
+                        "sku": f"{self.prefix}-{index}",
+                        "name": f"Steady {index}",
+                        "price": f"{index % 90 + 1}.25",
+                        "currency": "EUR",
+                    }
+                    self._send("POST", "/api/catalog/products/", body)
+                if self.pause:
+                    time.sleep(self.pause)
+        except Exception as exc:  # reported to the test, which fails on any
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+
+    def _send(self, method: str, path: str, body: dict[str, Any]) -> None:
+        started = time.monotonic()
+        for _ in range(2000):  # bounded: 503s during a freeze, at most one redirect per flip
+            response = self._clients[self.side].request(method, path, json=body)
+            if response.status_code == 503:
+                self.frozen_answers += 1
+                time.sleep(0.02)  # an eager client; Retry-After says 2s
+                continue
+            if (
+                response.status_code == 409
+                and response.json()["error"]["code"] == "writes_owned_elsewhere"
+            ):
+                self.redirects += 1
+                self.side = next(side for side in self.stack.urls if side != self.side)
+                continue
+            if response.status_code >= 300:
+                raise WriteFailed(
+                    f"{method} {path} on {self.side}: {response.status_code} {response.text}"
+                )
+            self.longest_wait = max(self.longest_wait, time.monotonic() - started)
+            data = response.json()
+            self.acked[data["id"]] = data
+            self.acked_by_side[self.side] += 1
+            return
+        raise WriteFailed(f"{method} {path}: still refused after 2000 tries")

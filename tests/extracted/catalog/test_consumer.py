@@ -1,0 +1,221 @@
+"""The inbox consumer against real transports (embedded filesystem and RabbitMQ) and a real DB."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pytest
+from django.db import connection
+
+from extracted.catalog.catalog.handlers import HANDLERS, apply_product_upserted
+from extracted.catalog.catalog.models import Product
+from shared_contracts.envelope import Envelope
+from strangler.inbox import metrics
+from strangler.inbox.consumer import InboxConsumer
+from strangler.inbox.models import InboxRecord
+from strangler.inbox.retries import (
+    ATTEMPTS_HEADER,
+    ERROR_HEADER,
+    ORIGINAL_ROUTING_KEY_HEADER,
+    REASON_HEADER,
+    DeadLetterReason,
+)
+from strangler.transport.base import Transport
+from tests.extracted.catalog.conftest import Broker, catalog_event, product_data
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def consume(
+    broker: Broker,
+    factory: Callable[[], Transport],
+    handlers: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> InboxConsumer:
+    settings = broker.inbox if not overrides else _with(broker, **overrides)
+    consumer = InboxConsumer(transport_factory=factory, settings=settings, handlers=handlers)
+    consumer.run(once=True)
+    return consumer
+
+
+def _with(broker: Broker, **overrides: Any) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(broker.inbox, **overrides)
+
+
+def test_batch_is_applied_then_acked(broker: Broker, transport_factory: Any) -> None:
+    events = [catalog_event("product", "upserted", pid, 1) for pid in range(1, 51)]
+    broker.publish(*events)
+
+    consumer = consume(broker, transport_factory, batch_size=20)
+
+    assert Product.objects.count() == 50
+    assert consumer.stats.outcomes["applied"] == 50
+    assert consumer.stats.batches == 3
+    assert broker.depth() == 0
+
+
+def test_redelivered_events_change_nothing(broker: Broker, transport_factory: Any) -> None:
+    events = [catalog_event("product", "upserted", pid, 1) for pid in range(1, 6)]
+    broker.publish(*events)
+    consume(broker, transport_factory)
+    broker.publish(*events)  # the relay crashed before marking them published
+
+    consumer = consume(broker, transport_factory)
+
+    assert consumer.stats.outcomes["duplicate"] == 5
+    assert InboxRecord.objects.count() == 5
+
+
+def test_reordered_events_keep_the_newest_version(broker: Broker, transport_factory: Any) -> None:
+    broker.publish(
+        catalog_event("product", "upserted", 1, 3),
+        catalog_event("product", "deleted", 2, 2),
+        catalog_event("product", "upserted", 1, 2),
+        catalog_event("product", "upserted", 2, 1),
+    )
+    consumer = consume(broker, transport_factory)
+
+    assert consumer.stats.outcomes["stale"] == 2
+    assert Product.objects.get(pk=1).name == "Product 1 v3"
+    assert not Product.objects.filter(pk=2).exists()
+
+
+def test_failing_event_is_retried_then_dead_lettered_while_later_events_flow(
+    broker: Broker, transport_factory: Any
+) -> None:
+    calls: list[int] = []
+
+    def refuse_product_13(event: Envelope) -> None:
+        calls.append(event.data["id"])
+        if event.data["id"] == 13:
+            raise RuntimeError("product 13 cannot be applied")
+        apply_product_upserted(event)
+
+    handlers = {**HANDLERS, "catalog.product.upserted": refuse_product_13}
+    broker.publish(*[catalog_event("product", "upserted", pid, 1) for pid in range(10, 20)])
+
+    consumer = consume(broker, transport_factory, handlers=handlers, batch_size=5)
+
+    assert sorted(Product.objects.values_list("pk", flat=True)) == [
+        pid for pid in range(10, 20) if pid != 13
+    ]
+    assert calls.count(13) == 1 + broker.inbox.max_attempts  # in the batch, then once per attempt
+    assert consumer.stats.outcomes["failed"] == broker.inbox.max_attempts
+    (dead,) = broker.dead_letters()
+    assert dead.headers[REASON_HEADER] == DeadLetterReason.ATTEMPTS_EXHAUSTED
+    assert dead.headers[ERROR_HEADER] == "RuntimeError: product 13 cannot be applied"
+    assert int(dead.headers[ATTEMPTS_HEADER]) == broker.inbox.max_attempts
+    assert dead.headers[ORIGINAL_ROUTING_KEY_HEADER] == "catalog.product.upserted"
+    assert Envelope.from_message(dead.headers, dead.content_type, dead.body).data["id"] == 13
+
+
+def test_transient_failure_is_retried_until_it_succeeds(
+    broker: Broker, transport_factory: Any
+) -> None:
+    failures = {"left": 2}
+
+    def flaky(event: Envelope) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise ConnectionResetError("search index unavailable")
+        apply_product_upserted(event)
+
+    broker.publish(catalog_event("product", "upserted", 7, 1))
+    consumer = consume(broker, transport_factory, {**HANDLERS, "catalog.product.upserted": flaky})
+
+    assert Product.objects.filter(pk=7).exists()
+    assert consumer.stats.outcomes["failed"] == 2
+    assert broker.dead_letters() == []
+
+
+def test_malformed_event_and_unknown_version_are_dead_lettered_at_once(
+    broker: Broker, transport_factory: Any
+) -> None:
+    good = catalog_event("product", "upserted", 1, 1)
+    unknown = catalog_event("product", "upserted", 2, 1).to_message()
+    broker.publish_raw("malformed", {"ce-type": "catalog.product.upserted"}, b"{}")
+    broker.publish_raw("unknown", {**unknown.headers, "ce-dataversion": "7"}, unknown.body)
+    broker.publish(good)
+    dead_before = metrics.EVENTS.labels(broker.inbox.subscriber, "dead_lettered")._value.get()
+
+    consumer = consume(broker, transport_factory)
+
+    assert list(Product.objects.values_list("pk", flat=True)) == [1]
+    assert consumer.stats.outcomes["dead_lettered"] == 2
+    assert consumer.stats.outcomes["failed"] == 0
+    reasons = {d.headers[ERROR_HEADER].split(":")[0]: d for d in broker.dead_letters()}
+    assert set(reasons) == {"EnvelopeError", "UnknownEventVersion"}
+    assert (
+        "missing required CloudEvents attribute" in reasons["EnvelopeError"].headers[ERROR_HEADER]
+    )
+    assert "no version 7" in reasons["UnknownEventVersion"].headers[ERROR_HEADER]
+    assert all(d.headers[REASON_HEADER] == DeadLetterReason.INVALID for d in reasons.values())
+    dead_after = metrics.EVENTS.labels(broker.inbox.subscriber, "dead_lettered")._value.get()
+    assert dead_after - dead_before == 2
+
+
+def test_contract_violation_is_dead_lettered_with_the_field(
+    broker: Broker, transport_factory: Any
+) -> None:
+    broker.publish(catalog_event("product", "upserted", 1, 1, product_data(1, 1, currency="eur")))
+    consume(broker, transport_factory)
+    (dead,) = broker.dead_letters()
+    assert dead.headers[ERROR_HEADER].startswith("ContractViolation:")
+    assert "currency" in dead.headers[ERROR_HEADER]
+
+
+def test_stop_finishes_the_batch_in_flight(broker: Broker, transport_factory: Any) -> None:
+    broker.publish(*[catalog_event("product", "upserted", pid, 1) for pid in range(1, 31)])
+    consumer: InboxConsumer | None = None
+
+    def stop_after_first(event: Envelope) -> None:
+        apply_product_upserted(event)
+        assert consumer is not None
+        consumer.stop()
+
+    consumer = InboxConsumer(
+        transport_factory=transport_factory,
+        settings=_with(broker, batch_size=10),
+        handlers={**HANDLERS, "catalog.product.upserted": stop_after_first},
+    )
+    consumer.run()
+
+    assert Product.objects.count() == 10  # the whole first batch, committed and acked
+    assert broker.depth() == 20
+
+
+@pytest.mark.postgres
+def test_consumer_recovers_when_its_database_connection_is_terminated(
+    broker: Broker, transport_factory: Any, postgres_url: str
+) -> None:
+    terminated = threading.Event()
+    settings = connection.settings_dict
+    dsn = f"host={settings['HOST']} port={settings['PORT'] or 5432} user={settings['USER']}"
+
+    def terminate_own_backend(event: Envelope) -> None:
+        if event.data["id"] == 25 and not terminated.is_set():
+            terminated.set()
+            pid = connection.connection.info.backend_pid
+            with psycopg.connect(f"{dsn} dbname={settings['NAME']}", autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        apply_product_upserted(event)
+
+    broker.publish(*[catalog_event("product", "upserted", pid, 1) for pid in range(1, 51)])
+    consumer = consume(
+        broker,
+        transport_factory,
+        {**HANDLERS, "catalog.product.upserted": terminate_own_backend},
+        batch_size=10,
+    )
+
+    assert terminated.is_set()
+    assert Product.objects.count() == 50
+    assert InboxRecord.objects.count() == 50
+    assert consumer.stats.outcomes["applied"] == 50
+    assert consumer.stats.outcomes["failed"] == 0
+    assert broker.depth() == 0
