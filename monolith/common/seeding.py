@@ -210,7 +210,10 @@ def _seed_stock(plan: SeedPlan, report: SeedReport, progress: Progress) -> None:
     for batch in _batches(missing, plan.batch_size):
         rows = []
         for pk, sku in batch:
-            rng = _rng(plan.seed, "stock", int(sku.removeprefix(SKU_PREFIX)))
+            number = sku.removeprefix(SKU_PREFIX)
+            if not number.isdigit():
+                continue  # a product someone else named DEMO-...: not ours to stock
+            rng = _rng(plan.seed, "stock", int(number))
             rows.append(StockItem(product_id=pk, sku=sku, on_hand=rng.randint(0, 500)))
         with transaction.atomic():
             StockItem.objects.bulk_create(rows)

@@ -30,6 +30,7 @@ DEFAULTS: dict[str, object] = {
     "BUFFER_BODY_BYTES": 64 * 1024,
     # Upper bound on a backend's status line plus headers.
     "MAX_RESPONSE_HEADER_BYTES": 64 * 1024,
+    # Seconds to open a TCP connection to a backend instance before it counts as a failure.
     "CONNECT_TIMEOUT": 2.0,
     # Time until the backend's response head arrives, and between two body chunks.
     "READ_TIMEOUT": 30.0,

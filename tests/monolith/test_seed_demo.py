@@ -15,6 +15,7 @@ from monolith.customers.models import Address, Customer
 from monolith.inventory.models import Reservation, StockItem
 from monolith.orders.models import Order, OrderLine, OrderStatus
 from strangler.outbox.models import OutboxEvent
+from tests.monolith.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -138,3 +139,10 @@ def test_seeding_records_no_outbox_events():
 def test_bad_options_are_clear_errors(args, message):
     with pytest.raises(CommandError, match=message):
         call_command("seed_demo", *args, stdout=io.StringIO())
+
+
+def test_a_product_named_like_a_demo_sku_does_not_break_a_rerun():
+    ProductFactory(sku="DEMO-SPECIAL")
+    seed()
+    assert not StockItem.objects.filter(sku="DEMO-SPECIAL").exists()
+    assert seed()["products"] == 0
