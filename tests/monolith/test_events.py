@@ -21,6 +21,7 @@ from monolith.inventory.services import InsufficientStock
 from monolith.orders import events as order_events
 from monolith.orders import services as orders
 from monolith.orders.services import OrderLineRequest
+from strangler.outbox.models import OutboxEvent
 from tests.monolith.factories import (
     AddressFactory,
     CategoryFactory,
@@ -173,3 +174,26 @@ def test_a_refused_api_write_leaves_no_outbox_row(api, outbox):
     response = api.post("/api/catalog/products/", {"sku": "x"}, format="json")
     assert response.status_code == 400
     assert outbox.rows() == []
+
+
+def test_the_requests_correlation_id_is_recorded_on_its_events(api):
+    category = CategoryFactory()
+    payload = {
+        "sku": "TRACE-1",
+        "name": "Traced",
+        "description": "",
+        "price": "1.00",
+        "currency": "EUR",
+        "category": category.pk,
+        "active": True,
+    }
+    response = api.post(
+        "/api/catalog/products/", payload, format="json", headers={"X-Correlation-ID": "req-77"}
+    )
+    assert response.status_code == 201, response.content
+    assert response["X-Correlation-ID"] == "req-77"
+    event = OutboxEvent.objects.get(
+        event_type="catalog.product.upserted", subject=response.data["id"]
+    )
+    assert event.correlation_id == "req-77"
+    assert event.to_envelope().correlationid == "req-77"

@@ -19,6 +19,7 @@ from strangler.environment import (
     secret_key_from_env,
     transport_from_env,
 )
+from strangler.observability.logging import logging_config
 
 BASE_DIR = REPO_ROOT
 DEBUG = env_bool("DEBUG", default=True)
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "strangler.observability.middleware.TraceContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -187,10 +189,8 @@ STRANGLER_SYNC = {
     "PEERS": {"catalog": os.environ["MONOLITH_URL"]} if os.environ.get("MONOLITH_URL") else {},
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# JSON lines (with correlation ids) unless LOG_FORMAT=text; text by default while DEBUG is on.
+LOGGING = logging_config(
+    json_lines=os.environ.get("LOG_FORMAT", "text" if DEBUG else "json") == "json",
+    level=os.environ.get("LOG_LEVEL", "INFO"),
+)
