@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,8 +22,6 @@ import psycopg
 
 from bench.common import (
     PYTHON,
-    ROOT,
-    BenchError,
     Budget,
     ProcessGroup,
     Table,
@@ -39,23 +35,6 @@ from bench.sync import KIT, KitPipeline
 from bench.workload import copy_products
 
 SUBSCRIBER = "catalog-service"
-
-
-def _timed_command(argv: Sequence[str], env: dict[str, str], timeout: float) -> dict[str, Any]:
-    started = time.monotonic()
-    done = subprocess.run(
-        [PYTHON, *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
-    )
-    if done.returncode != 0:
-        raise BenchError(f"{' '.join(argv)} failed:\n{(done.stdout + done.stderr)[-3000:]}")
-    # The command's --json document is the last thing it prints (possibly over several lines).
-    out = done.stdout
-    start = 0 if out.startswith("{") else out.rfind("\n{") + 1
-    try:
-        summary = json.loads(out[start:]) if "{" in out else {}
-    except json.JSONDecodeError:
-        summary = {}
-    return {"seconds": time.monotonic() - started, "summary": summary}
 
 
 def _drain_rate(pipe: KitPipeline, total: int, started_wall: Any, timeout: float) -> dict[str, Any]:
@@ -100,18 +79,21 @@ def run(events: int, budget: Budget, keep: bool = False) -> dict[str, Any]:
 
         print(f"[replay] backfill of {events:,} products into the empty projection", flush=True)
         started = _server_now(pipe.target_url)
-        backfill = _timed_command(
-            ["manage.py", "backfill", "catalog.product", "--json"], pipe.env, timeout=phase
+        command = group.start(
+            "backfill", [PYTHON, "manage.py", "backfill", "catalog.product", "--json"], pipe.env
         )
-        result["backfill"] = {
-            **_drain_rate(pipe, events, started, timeout=max(5.0, phase - backfill["seconds"])),
-            "recorded_per_second": round(events / backfill["seconds"], 1),
-        }
+        result["backfill"] = _drain_rate(pipe, events, started, timeout=phase)
+        result["backfill"]["command_finished"] = not command.alive()
+        command.stop()  # resumable: a stopped backfill keeps its checkpoint
         print(f"[replay]   {result['backfill']}", flush=True)
 
-        published = pipe.wait_applied(events, timeout=5)
+        pipe.discard_backlog()
+        with psycopg.connect(pipe.source_url, autocommit=True) as conn:
+            stored = conn.execute(
+                "SELECT count(*) FROM strangler_outbox_event WHERE published_at IS NOT NULL"
+            ).fetchone()[0]
         _empty_projection(pipe.target_url)
-        print(f"[replay] replay of the stored events ({published:,} applied before)", flush=True)
+        print(f"[replay] replay of the {stored:,} stored events", flush=True)
         replay_env = {
             **pipe.env,
             "DJANGO_SETTINGS_MODULE": "bench.replay_settings",
@@ -121,16 +103,14 @@ def run(events: int, budget: Budget, keep: bool = False) -> dict[str, Any]:
         }
         phase = max(20.0, budget.remaining() * 0.8)
         started = _server_now(pipe.target_url)
-        replay = _timed_command(
-            ["manage.py", "replay_events", "--to", SUBSCRIBER, "--json"], replay_env, phase
+        command = group.start(
+            "replay",
+            [PYTHON, "manage.py", "replay_events", "--to", SUBSCRIBER, "--json"],
+            replay_env,
         )
-        sent = int(replay["summary"].get("published", replay["summary"].get("events", 0)) or 0)
-        total = sent or events
-        result["replay"] = {
-            **_drain_rate(pipe, total, started, timeout=max(5.0, phase - replay["seconds"])),
-            "sent": sent,
-            "sent_per_second": round(sent / replay["seconds"], 1) if sent else None,
-        }
+        result["replay"] = _drain_rate(pipe, stored, started, timeout=phase)
+        result["replay"]["command_finished"] = not command.alive()
+        command.stop()
         print(f"[replay]   {result['replay']}", flush=True)
 
         with psycopg.connect(pipe.target_url, autocommit=True) as conn:
