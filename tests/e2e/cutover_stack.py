@@ -25,7 +25,7 @@ import psycopg
 
 from strangler.transport import get_transport
 from strangler.transport.base import Subscription
-from strangler.transport.conf import transport_settings
+from strangler.transport.conf import TransportSettings
 from tests.processes import PYTHON, ROOT, ProcessGroup, base_env, free_port, wait_until
 
 MONOLITH_MANAGE = str(ROOT / "manage.py")
@@ -209,8 +209,18 @@ def cutover_stack(
             )
             processes.start(f"{side}-relay", [PYTHON, manage, "outbox_relay"], env)
             processes.start(f"{side}-consumer", [PYTHON, manage, "consume_events"], env)
+        # Built without Django settings: bench/cutover.py runs this outside any Django project.
         transport = get_transport(
-            dataclasses.replace(transport_settings(), url=rabbitmq_url, exchange=f"{name}.events")
+            TransportSettings(
+                url=rabbitmq_url,
+                exchange=f"{name}.events",
+                queue_type="quorum",
+                delivery_limit=5,
+                confirm_timeout=10.0,
+                connect_timeout=5.0,
+                heartbeat=0,
+                data_folder=tmp_path / "broker",
+            )
         )
         try:
             yield stack
