@@ -19,7 +19,8 @@ HOW_TO_START = {
     "RabbitMQ": "start it with `rabbitmq-server -detached` (or set RABBITMQ_URL)",
     "PostgreSQL": (
         "start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`"
-        " and run with DATABASE_URL=postgres://postgres@127.0.0.1:5432/strangler_monolith"
+        " and point DATABASE_URL (monolith) and CATALOG_DATABASE_URL (catalog service) at it,"
+        " e.g. postgres://postgres@127.0.0.1:5432/strangler_monolith"
     ),
 }
 
