@@ -67,7 +67,9 @@ ENVIRONMENT = {
     "`127.0.0.1,localhost,testserver`.",
     "SECURE_SSL_REDIRECT": "With DEBUG off: redirect HTTP to HTTPS (default `true`); set `false` "
     "when TLS ends in front of the process and probes speak plain HTTP.",
-    "LOG_LEVEL": "Root log level of the catalog service (default `INFO`).",
+    "LOG_LEVEL": "Root log level of every process (default `INFO`).",
+    "LOG_FORMAT": "`json` (JSON lines stamped with correlation and causation ids) or `text`. "
+    "Default: `text` while DEBUG is on, `json` otherwise.",
     "CATALOG_SERVICE_URL": "The monolith's peer for the catalog (`STRANGLER_SYNC['PEERS']`): "
     "reconcile, cutover and migration_status reach the service there.",
     "MONOLITH_URL": "The catalog service's peer (`STRANGLER_SYNC['PEERS']`).",
