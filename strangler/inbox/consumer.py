@@ -7,7 +7,7 @@ Failure handling, in the order it is decided:
   own transaction, so only the bad message fails;
 - a failing message is republished to the tail of its queue with its attempt count and a
   not-before time (exponential backoff), and dead-lettered after MAX_ATTEMPTS
-  (docs/adr/0005-inbox-retries-ordering-and-batching.md explains why, and why it works on both
+  (docs/adr/0003-inbox-retries-ordering-and-batching.md explains why, and why it works on both
   transports);
 - a lost database connection is not the message's fault: the connection is closed, the consumer
   backs off and applies the same batch again, acking nothing until it commits.
