@@ -242,7 +242,7 @@ def main(argv: list[str]) -> int:
     table.add("PostgreSQL COPY of products: rows/s", results["copy_rows_per_second"])
     print_tables([table])
     path = write_result("reconcile", {**results, "tables": [table.to_dict()]})
-    print(f"\nwrote {path.relative_to(ROOT)}")
+    print(f"\nwrote {path}")
     return 0
 
 

@@ -20,7 +20,16 @@ class BackendAdmin(admin.ModelAdmin):
 
 @admin.register(Route)
 class RouteAdmin(admin.ModelAdmin):
-    list_display = ["position", "prefix", "methods", "mode", "service", "percent", "enabled"]
+    list_display = [
+        "position",
+        "prefix",
+        "methods",
+        "mode",
+        "service",
+        "percent",
+        "context",
+        "enabled",
+    ]
     list_editable = ["mode", "percent", "enabled"]
     list_display_links = ["prefix"]
     list_filter = ["mode", "enabled"]

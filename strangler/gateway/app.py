@@ -37,6 +37,7 @@ from strangler.gateway.headers import (
     strip_hop_by_hop,
 )
 from strangler.gateway.metrics import GatewayMetrics
+from strangler.gateway.ownership import OwnershipReader, OwnershipWatcher
 from strangler.gateway.registry import (
     UNAVAILABLE_STATUSES,
     Instance,
@@ -52,6 +53,7 @@ from strangler.gateway.routing import (
     RoutingTable,
     goes_to_service,
     parse_client_key,
+    write_decision,
 )
 from strangler.gateway.shadow import ShadowJob, ShadowMirror, ShadowRecorder, ShadowResult
 from strangler.gateway.sources import RoutingSource
@@ -82,11 +84,14 @@ _REPLACED = (
 class GatewayRefusal(Exception):
     """The gateway answers the client itself with this status (400, 413, 421, 502, 503, 504)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after
 
 
 class ClientDisconnected(Exception):
@@ -106,10 +111,15 @@ class GatewayApp:
         source: RoutingSource,
         *,
         write_shadow_results: Callable[[list[ShadowResult]], None] | None = None,
+        ownership_reader: OwnershipReader | None = None,
     ) -> None:
         self.settings = settings
         self.source = source
         self.metrics = GatewayMetrics()
+        # Writers of the contexts routes name: read in a thread, looked up from memory per request.
+        self.ownership = OwnershipWatcher(
+            ownership_reader, interval=settings.ownership_refresh, metrics=self.metrics
+        )
         self.registry = Registry(settings)
         self.registry.on_change = self._instance_changed
         self.trusted = TrustedProxies(settings.trusted_proxies)
@@ -163,6 +173,9 @@ class GatewayApp:
             if self._started:
                 return
             table = await asyncio.to_thread(self.source.load)
+            self.ownership.check(table)
+            self.ownership.track(table.contexts)
+            await self.ownership.refresh()  # before the first request: the writers as they are
             self._apply(table)
             self.metrics.reloads.labels("ok").inc()
             if self._write_shadow_results is not None:
@@ -184,6 +197,7 @@ class GatewayApp:
             self._tasks = [
                 asyncio.create_task(self._reload_loop(), name="gateway-reload"),
                 asyncio.create_task(self._maintenance_loop(), name="gateway-maintenance"),
+                asyncio.create_task(self.ownership.run(), name="gateway-ownership"),
             ]
             if self.settings.health_interval > 0:
                 await self.registry.check_all()
@@ -206,6 +220,7 @@ class GatewayApp:
         if self._recorder is not None:
             await asyncio.to_thread(self._recorder.stop)
         self.registry.close()
+        await self.ownership.close()
         self._started = False
 
     def _apply(self, table: RoutingTable) -> None:
@@ -219,12 +234,16 @@ class GatewayApp:
         """Re-read the routing source; a broken table is logged and the old one kept."""
         try:
             table = await asyncio.to_thread(self.source.load)
+            if self.table is not None and table.fingerprint == self.table.fingerprint:
+                return False
+            self.ownership.check(table)
         except RoutingConfigError as exc:
             logger.error("routing table not reloaded: %s", exc)
             self.metrics.reloads.labels("error").inc()
             return False
-        if self.table is not None and table.fingerprint == self.table.fingerprint:
-            return False
+        if table.contexts != self.ownership.tracked:
+            self.ownership.track(table.contexts)
+            await self.ownership.refresh()  # a newly routed context is read before it is used
         self._apply(table)
         self.metrics.reloads.labels("ok").inc()
         logger.info("routing table reloaded", extra={"routes": len(table.routes)})
@@ -272,7 +291,9 @@ class GatewayApp:
             target, status = await self._route(route, request, scope, receive, send)
         except GatewayRefusal as refusal:
             status = refusal.status
-            await _send_error(send, refusal.status, refusal.code, refusal.message)
+            await _send_error(
+                send, refusal.status, refusal.code, refusal.message, retry_after=refusal.retry_after
+            )
         except ClientDisconnected:
             status = 499
         except UpstreamError as exc:
@@ -398,6 +419,20 @@ class GatewayApp:
     async def _route(
         self, route: Route, request: _Request, scope: Scope, receive: Receive, send: Send
     ) -> tuple[str, int]:
+        if route.context is not None:
+            decision = write_decision(route, request.method, self.ownership.get(route.context))
+            if decision is not None:  # an unsafe method: the context's writer, whatever the mode
+                if decision.backend is None:
+                    if decision.code == "writes_frozen":
+                        self.metrics.writes_frozen.labels(route.context).inc()
+                    raise GatewayRefusal(
+                        decision.status,
+                        decision.code,
+                        decision.message,
+                        retry_after=decision.retry_after,
+                    )
+                backend = decision.backend
+                return backend, await self._proxy(backend, request, receive, send)
         mode = route.mode
         if mode == "monolith" or route.service is None:
             return MONOLITH, await self._proxy(MONOLITH, request, receive, send)
@@ -790,6 +825,7 @@ class GatewayApp:
             "routes": [r.to_dict() for r in table.routes] if table else [],
             "backends": self.registry.status(),
             "shadow_pending": self._mirror.pending if self._mirror else 0,
+            "contexts": self.ownership.status(),
         }
 
 
@@ -856,5 +892,10 @@ async def _send_json(send: Send, status: int, data: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def _send_error(send: Send, status: int, code: str, message: str) -> None:
-    await _send_json(send, status, {"error": {"code": code, "message": message, "fields": {}}})
+async def _send_error(
+    send: Send, status: int, code: str, message: str, *, retry_after: int | None = None
+) -> None:
+    body = json.dumps({"error": {"code": code, "message": message, "fields": {}}}).encode()
+    headers = _JSON if retry_after is None else [*_JSON, (b"retry-after", b"%d" % retry_after)]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

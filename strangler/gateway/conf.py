@@ -69,6 +69,11 @@ DEFAULTS: dict[str, object] = {
     "REGISTRATION_TOKEN": "",
     # Registered instances that send no heartbeat for this long are dropped (seconds).
     "REGISTRATION_TTL": 30.0,
+    # Seconds between reads of the writer of each routed context (`context:` on a route) from
+    # the control database, in a background thread; requests use the last value read. Like
+    # STRANGLER_OWNERSHIP['CACHE_TTL'] on the backends, it bounds how long writes may still go to
+    # the old writer after a flip (the backends' guard refuses those, so nothing is written twice).
+    "OWNERSHIP_REFRESH": 0.5,
 }
 
 BALANCE_POLICIES = ("round_robin", "least_outstanding")
@@ -107,6 +112,7 @@ class GatewaySettings:
     shadow_compare_headers: tuple[str, ...] = ("content-type",)
     registration_token: str = ""
     registration_ttl: float = 30.0
+    ownership_refresh: float = 0.5
 
 
 def configured_values() -> dict[str, object]:
@@ -158,4 +164,5 @@ def gateway_settings() -> GatewaySettings:
         shadow_compare_headers=tuple(str(h).lower() for h in values["SHADOW_COMPARE_HEADERS"]),
         registration_token=token,
         registration_ttl=float(values["REGISTRATION_TTL"]),
+        ownership_refresh=float(values["OWNERSHIP_REFRESH"]),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from strangler.gateway.app import GatewayApp
 from strangler.gateway.conf import gateway_settings
+from strangler.gateway.ownership import ControlDatabaseReader
 from strangler.gateway.shadow import ShadowResult
 from strangler.gateway.sources import routing_source
 
@@ -22,4 +23,5 @@ def build_gateway(routes: str | None = None, *, store_shadow_results: bool = Tru
         settings,
         source,
         write_shadow_results=_write_shadow_results if store_shadow_results else None,
+        ownership_reader=ControlDatabaseReader(),
     )

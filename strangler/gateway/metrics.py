@@ -65,6 +65,36 @@ class GatewayMetrics:
             ["backend", "instance"],
             registry=self.registry,
         )
+        self.context_writer = Gauge(
+            "gateway_context_writer",
+            "1 for the side that writes the context (as last read), 0 for the other side.",
+            ["context", "writer"],
+            registry=self.registry,
+        )
+        self.context_frozen = Gauge(
+            "gateway_context_frozen",
+            "1 while the context's writes are frozen (as last read).",
+            ["context"],
+            registry=self.registry,
+        )
+        self.writes_frozen = Counter(
+            "gateway_writes_frozen_total",
+            "Unsafe requests the gateway answered 503 itself because the context was frozen.",
+            ["context"],
+            registry=self.registry,
+        )
+        self.ownership_read = Gauge(
+            "gateway_ownership_last_read_timestamp_seconds",
+            "Unix time of the last successful read of the context's writer.",
+            ["context"],
+            registry=self.registry,
+        )
+        self.ownership_errors = Counter(
+            "gateway_ownership_read_errors_total",
+            "Failed or slow reads of the context's writer (the last known state stays in force).",
+            ["context"],
+            registry=self.registry,
+        )
         self.reloads = Counter(
             "gateway_routing_reloads_total",
             "Routing table loads by result (ok, error).",

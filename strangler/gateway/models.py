@@ -66,6 +66,12 @@ class Route(models.Model):
     client_key = models.CharField(
         max_length=100, blank=True, default="", help_text="header:NAME or cookie:NAME"
     )
+    context = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        help_text="writes (POST/PUT/PATCH/DELETE) go to this context's writer (needs service)",
+    )
     enabled = models.BooleanField(default=True)
 
     class Meta:

@@ -30,6 +30,7 @@ _ROUTE_KEYS = {
     "client_key",
     "compare_headers",
     "salt",
+    "context",
 }
 _BACKEND_KEYS = {"instances", "balance", "health_path"}
 
@@ -90,6 +91,8 @@ class Route:
     client_key: ClientKey | None = None
     compare_headers: tuple[str, ...] | None = None
     salt: str = ""
+    # The bounded context whose writes this route carries: unsafe methods go to its writer.
+    context: str | None = None
 
     def matches(self, method: str, path: str) -> bool:
         return path.startswith(self.prefix) and (self.methods is None or method in self.methods)
@@ -114,6 +117,8 @@ class Route:
             data["client_key"] = str(self.client_key)
         if self.compare_headers is not None:
             data["compare_headers"] = list(self.compare_headers)
+        if self.context:
+            data["context"] = self.context
         return data
 
 
@@ -134,6 +139,82 @@ class RoutingTable:
             if route.matches(method, path):
                 return route
         return DEFAULT_ROUTE
+
+    @property
+    def contexts(self) -> frozenset[str]:
+        """The contexts whose writer the routes follow (`context:`)."""
+        return frozenset(route.context for route in self.routes if route.context)
+
+
+@dataclass(frozen=True, slots=True)
+class ContextOwner:
+    """What the gateway knows of a context's single writer, read off the hot path.
+
+    `writer` is "monolith" or the context's service name (`service`, e.g. "catalog-service", as
+    STRANGLER_OWNERSHIP names it); `read` is False while it is the configured default writer
+    because the control database has not been read yet.
+    """
+
+    context: str
+    writer: str
+    service: str
+    frozen: bool = False
+    frozen_reason: str = ""
+    epoch: int = 0
+    retry_after: int = 2
+    read: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class WriteDecision:
+    """Where an unsafe request on a context's route goes: `backend`, or (backend None) the
+    gateway answers `status` itself with `code`, `message` and, if set, Retry-After."""
+
+    backend: str | None
+    status: int = 0
+    code: str = ""
+    message: str = ""
+    retry_after: int | None = None
+
+
+def write_decision(route: Route, method: str, owner: ContextOwner | None) -> WriteDecision | None:
+    """Single-writer routing: an unsafe method on a route with a context goes to its writer.
+
+    None means the route's mode decides (no context, or a safe method). A frozen context is
+    answered 503 with Retry-After at the gateway; so is a writer that is not known, or that has
+    no backend on this route: the gateway never guesses a writer.
+    """
+    context = route.context
+    if context is None or method in SAFE_METHODS:
+        return None
+    if owner is None:
+        return WriteDecision(
+            None,
+            503,
+            "writer_unknown",
+            f"the writer of {context} is not known to the gateway yet; retry in 1s.",
+            retry_after=1,
+        )
+    if owner.frozen:
+        return WriteDecision(
+            None,
+            503,
+            "writes_frozen",
+            f"writes for {context} are frozen for a moment ({owner.frozen_reason or 'cutover'}); "
+            f"retry in {owner.retry_after}s.",
+            retry_after=owner.retry_after,
+        )
+    if owner.writer == MONOLITH:
+        return WriteDecision(MONOLITH)
+    if owner.writer == owner.service and route.service is not None:
+        return WriteDecision(route.service)
+    return WriteDecision(
+        None,
+        503,
+        "writer_not_routed",
+        f"writes for {context} are owned by {owner.writer}, which route {route.name} cannot "
+        f"reach (its service backend is {route.service}).",
+    )
 
 
 def canary_bucket(client_key: str, salt: str) -> int:
@@ -280,6 +361,16 @@ def _parse_route(raw: Any, index: int, backends: dict[str, BackendSpec], where: 
     compare_headers = raw.get("compare_headers")
     if compare_headers is not None:
         compare_headers = tuple(str(h).lower() for h in compare_headers)
+    context = raw.get("context")
+    if context is not None:
+        if not isinstance(context, str) or not context.strip():
+            raise RoutingConfigError(f"{where}: 'context' must be a context name, e.g. catalog")
+        if not service:
+            raise RoutingConfigError(
+                f"{where}: context {context!r} needs 'service' (the backend that takes its "
+                "writes once the service is the writer)"
+            )
+        context = context.strip()
     methods_label = ",".join(sorted(method_set)) if method_set else "*"
     name = str(raw.get("name") or f"{mode}:{prefix}:{methods_label}")
     return Route(
@@ -294,6 +385,7 @@ def _parse_route(raw: Any, index: int, backends: dict[str, BackendSpec], where: 
         client_key=client_key,
         compare_headers=compare_headers,
         salt=str(raw.get("salt") or prefix),
+        context=context,
     )
 
 

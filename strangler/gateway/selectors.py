@@ -120,5 +120,7 @@ def routing_table_from_db() -> RoutingTable:
             route["mirror_unsafe"] = True
         if row.client_key:
             route["client_key"] = row.client_key
+        if row.context:
+            route["context"] = row.context
         routes.append(route)
     return parse_routing_table({"backends": backends, "routes": routes}, source="database")

@@ -16,7 +16,9 @@ class Command(BaseCommand):
     help = (
         "Run the strangler gateway: routes each request to the monolith or a service by the "
         "routing table (YAML file or the database), with shadow, canary, health checks and "
-        "metrics. The table is re-read when it changes, or on SIGHUP."
+        "metrics. Writes (POST/PUT/PATCH/DELETE) on a route with `context:` go to that context's "
+        "current writer, read from the control database every OWNERSHIP_REFRESH seconds. "
+        "The table is re-read when it changes, or on SIGHUP."
     )
     requires_system_checks = ["__all__"]
 
@@ -51,6 +53,7 @@ class Command(BaseCommand):
         try:
             app = build_gateway(routes, store_shadow_results=not options["no_shadow_store"])
             table = app.source.load()
+            app.ownership.check(table)
         except RoutingConfigError as exc:
             raise CommandError(str(exc)) from exc
         if options["check"]:
