@@ -7,7 +7,9 @@ With CI=true a missing server fails the test: CI must never pass by skipping.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -45,3 +47,15 @@ def port_answers(url: str, default_port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def require_tool(binary: str, package: str) -> str:
+    """Path of a command-line tool a test drives; skips (laptop) or fails (CI) when missing."""
+    sbin = Path("/usr/sbin") / binary
+    path = shutil.which(binary) or (str(sbin) if sbin.exists() else None)
+    if path is None:
+        message = f"needs {binary}: install it with `apt-get install -y {package}` (.ci/run does)"
+        if in_ci():
+            pytest.fail(f"CI=true and {binary} is missing: {message}", pytrace=False)
+        pytest.skip(message)
+    return path

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.processes import ROOT
+from tests.servers import require_tool
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -60,6 +61,8 @@ def test_sync_benchmark_measures_kit_limit_and_django_cqrs(
 def test_gateway_benchmark_measures_every_path(
     tmp_path: Path, postgres_url: str, rabbitmq_url: str
 ) -> None:
+    require_tool("wrk", "wrk")
+    require_tool("nginx", "nginx-light")
     out = run_quick("gateway", tmp_path, postgres_url, rabbitmq_url)
     saturation = out["result"]["saturation"]
     assert set(saturation) == {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from io import StringIO
 from pathlib import Path
@@ -13,20 +12,12 @@ from django.core.management import CommandError, call_command
 from strangler.gateway.conf import GatewaySettings
 from strangler.gateway.nginx import NginxOptions, render_nginx
 from strangler.gateway.routing import parse_routing_table
-from tests.servers import in_ci
+from tests.servers import require_tool
 from tests.strangler.gateway.test_routing import REFERENCE
 
 
 def nginx_binary() -> str:
-    binary = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-    )
-    if binary is None:
-        message = "needs nginx: install it with `apt-get install -y nginx-light` (.ci/run does)"
-        if in_ci():
-            pytest.fail(f"CI=true and nginx is missing: {message}", pytrace=False)
-        pytest.skip(message)
-    return binary
+    return require_tool("nginx", "nginx-light")
 
 
 def nginx_accepts(config: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
