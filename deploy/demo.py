@@ -81,7 +81,12 @@ def var_dir() -> Path:
 
 
 def routing_table(ports: DemoPorts, mode: str, percent: float = 0.0) -> dict[str, Any]:
-    """The gateway's routing table for the catalog in one migration mode."""
+    """The gateway's routing table for the catalog in one migration mode.
+
+    Every catalog route names the context: whatever the mode does with reads, the gateway sends
+    writes to the catalog's current writer (the control database says which), so a cutover
+    needs no route change.
+    """
     if mode not in MODES:
         raise DemoError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}.")
     catalog_routes: list[dict[str, Any]]
@@ -117,6 +122,10 @@ def routing_table(ports: DemoPorts, mode: str, percent: float = 0.0) -> dict[str
         catalog_routes = [
             {"name": "catalog", "prefix": "/api/catalog/", "mode": "service", "service": "catalog"}
         ]
+    # `service` names the backend that takes the writes once the catalog service writes them.
+    for entry in catalog_routes:
+        entry.setdefault("service", "catalog")
+        entry["context"] = "catalog"
     return {
         "backends": {"monolith": [ports.url("monolith")], "catalog": [ports.url("catalog")]},
         "routes": catalog_routes,
@@ -263,6 +272,8 @@ def route(args: argparse.Namespace) -> int:
             target = f"canary {entry['percent']:g}% to {entry['service']}"
         elif entry["mode"] in ("shadow", "service"):
             target = f"{entry['mode']} ({entry['service']})"
+        if entry.get("context") and entry.get("methods") != SAFE_METHODS:
+            target += f"; writes to the {entry['context']}'s writer"
         print(f"  {entry['prefix']} {methods}: {target}", flush=True)
     if not changed:
         print("the gateway already uses this routing table", flush=True)

@@ -209,9 +209,9 @@ class OwnershipWatcher:
     def _store(self, state: ContextOwner) -> None:
         previous = self._states.get(state.context)
         self._states[state.context] = state
-        if state.context in self._failing:
+        if state.read and state.context in self._failing:
             self._failing.discard(state.context)
-            logger.warning("ownership of %s readable again", state.context)
+            logger.info("ownership of %s readable again", state.context)
         if previous is None or (
             previous.writer,
             previous.frozen,
