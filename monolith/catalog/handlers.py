@@ -2,73 +2,93 @@
 
 After the catalog is cut over to the service, the service writes and publishes; these handlers
 keep the legacy tables (which orders, inventory and the admin still read) equal to the service's
-rows. The inbox runs them with outbox capture suppressed, so nothing they write is published
-again, and `foreign_events_only` makes the monolith ignore the events it published itself.
+rows, one statement per run of events of a type (batch handlers). The inbox runs them with outbox
+capture suppressed, so nothing they write is published again, and `foreign_events_only` makes
+the monolith ignore the events it published itself.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
 from monolith.catalog.models import Category, Product
 from shared_contracts.envelope import Envelope
+from strangler.inbox.handlers import batch_handler, newest_per_key
 from strangler.ownership.echo import foreign_events_only
 
+CATEGORY_FIELDS = ["name", "slug", "parent"]
+PRODUCT_FIELDS = ["sku", "name", "description", "price", "currency", "category", "active"]
+TIMESTAMP_FIELDS = ["created_at", "updated_at"]
 
-def apply_category_upserted(event: Envelope) -> None:
-    """Create or replace a category with the service's snapshot (same id on both sides)."""
-    data = event.data
-    Category.objects.update_or_create(
-        pk=data["id"],
-        defaults={"name": data["name"], "slug": data["slug"], "parent_id": data["parent_id"]},
+
+def _newest(events: list[Envelope]) -> list[Envelope]:
+    return newest_per_key(events, key=lambda event: event.data["id"])
+
+
+@batch_handler
+def apply_categories_upserted(events: list[Envelope]) -> None:
+    """Create or replace categories with the service's newest snapshots (same ids both sides)."""
+    rows = [
+        Category(id=data["id"], name=data["name"], slug=data["slug"], parent_id=data["parent_id"])
+        for data in (event.data for event in _newest(events))
+    ]
+    Category.objects.bulk_create(
+        rows, update_conflicts=True, unique_fields=["id"], update_fields=CATEGORY_FIELDS
     )
 
 
-def apply_category_deleted(event: Envelope) -> None:
-    """Remove a category; the inbox keeps its tombstone version."""
-    Category.objects.filter(pk=event.data["id"]).delete()
+@batch_handler
+def apply_categories_deleted(events: list[Envelope]) -> None:
+    """Remove categories in one statement; the inbox keeps their tombstone versions."""
+    Category.objects.filter(pk__in={event.data["id"] for event in events}).delete()
 
 
-def apply_product_upserted(event: Envelope) -> None:
-    """Create or replace a product with the snapshot, the service's timestamps included."""
-    data = event.data
-    fields: dict[str, Any] = {
-        "sku": data["sku"],
-        "name": data["name"],
-        "description": data["description"],
-        "price": Decimal(data["price"]),
-        "currency": data["currency"],
-        "category_id": data["category_id"],
-        "active": data["active"],
-    }
-    timestamps = {
-        "created_at": parse_datetime(data["created_at"]),
-        "updated_at": parse_datetime(data["updated_at"]),
-    }
-    # QuerySet.update() bypasses auto_now / auto_now_add, which would replace the service's
-    # timestamps with the time of this apply and make the two stores differ.
-    if not Product.objects.filter(pk=data["id"]).update(**fields, **timestamps):
-        Product.objects.create(pk=data["id"], **fields)
-        Product.objects.filter(pk=data["id"]).update(**timestamps)
+@batch_handler
+def apply_products_upserted(events: list[Envelope]) -> None:
+    """Create or replace products with the newest snapshots, the service's timestamps included."""
+    snapshots = [event.data for event in _newest(events)]
+    rows = [
+        Product(
+            id=data["id"],
+            sku=data["sku"],
+            name=data["name"],
+            description=data["description"],
+            price=Decimal(data["price"]),
+            currency=data["currency"],
+            category_id=data["category_id"],
+            active=data["active"],
+        )
+        for data in snapshots
+    ]
+    Product.objects.bulk_create(
+        rows, update_conflicts=True, unique_fields=["id"], update_fields=PRODUCT_FIELDS
+    )
+    # bulk_create stamps auto_now / auto_now_add with the time of this apply; bulk_update writes
+    # the attributes as they are, so the service's timestamps land and the two stores agree.
+    for row, data in zip(rows, snapshots, strict=True):
+        row.created_at = parse_datetime(data["created_at"])
+        row.updated_at = parse_datetime(data["updated_at"])
+    Product.objects.bulk_update(rows, TIMESTAMP_FIELDS)
 
 
-def apply_product_deleted(event: Envelope) -> None:
-    """Remove a product; the inbox keeps its tombstone version.
+@batch_handler
+def apply_products_deleted(events: list[Envelope]) -> None:
+    """Remove products in one statement; the inbox keeps their tombstone versions.
 
     A product that monolith order lines still reference is protected (on_delete=PROTECT): the
-    ProtectedError fails the event, which is retried and then dead-lettered with the reason.
+    ProtectedError fails the batch, the inbox applies its events one by one, and the protected
+    product's event is retried and then dead-lettered with the reason.
     """
-    Product.objects.filter(pk=event.data["id"]).delete()
+    Product.objects.filter(pk__in={event.data["id"] for event in events}).delete()
 
 
 HANDLERS = foreign_events_only(
     {
-        "catalog.category.upserted": apply_category_upserted,
-        "catalog.category.deleted": apply_category_deleted,
-        "catalog.product.upserted": apply_product_upserted,
-        "catalog.product.deleted": apply_product_deleted,
+        "catalog.category.upserted": apply_categories_upserted,
+        "catalog.category.deleted": apply_categories_deleted,
+        "catalog.product.upserted": apply_products_upserted,
+        "catalog.product.deleted": apply_products_deleted,
     }
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from django.utils import timezone
 from shared_contracts import registry
 from shared_contracts.envelope import Envelope
 from strangler.inbox.conf import Handler
+from strangler.inbox.handlers import is_batch_handler
 from strangler.inbox.models import InboxRecord, ProjectionVersion
 from strangler.observability.context import trace_context
 from strangler.outbox.services import outbox_capture_suppressed
@@ -96,7 +98,8 @@ def apply_events(
     A known event id is a duplicate and changes nothing. A state-transfer event whose aggregate
     version is not newer than the projection's last applied version (live or tombstone) is stale:
     recorded, never applied. Everything else runs its handler with outbox capture suppressed (the
-    writes of a sync handler are never re-published) and the event id as causation id. Handler
+    writes of a sync handler are never re-published) and the event id as causation id; a batch
+    handler (@batch_handler) gets each run of consecutive events of its type in one call. Handler
     exceptions propagate: the caller rolls the transaction back and decides about retries.
     """
     if not connection.in_atomic_block:
@@ -109,9 +112,12 @@ def apply_events(
     known = _known_event_keys(subscriber, envelopes)
     versions = _projection_versions(envelopes)
     changed_versions: dict[tuple[str, str], ProjectionVersion] = {}
+    to_apply: list[Envelope] = []
     records: list[InboxRecord] = []
     results: list[AppliedEvent] = []
     now = timezone.now()
+    # Decide every event first (the decisions depend on versions, never on a handler's writes),
+    # then run the handlers over the events to apply, in delivery order.
     for envelope in envelopes:
         key = (envelope.source, envelope.id)
         if key in known:
@@ -125,7 +131,6 @@ def apply_events(
             if current is not None and envelope.aggregateversion <= current.version:
                 outcome = Outcome.STALE
             else:
-                _run_handler(handlers[envelope.type], envelope)
                 if current is None:
                     current = ProjectionVersion(projection=aggregate[0], aggregate_id=aggregate[1])
                     versions[aggregate] = current
@@ -133,16 +138,29 @@ def apply_events(
                 current.deleted = envelope.type.rsplit(".", 1)[-1] == DELETE_VERB
                 current.updated_at = now
                 changed_versions[aggregate] = current
-        else:
-            _run_handler(handlers[envelope.type], envelope)
+        if outcome is Outcome.APPLIED:
+            to_apply.append(envelope)
         records.append(_inbox_record(subscriber, envelope, outcome, now))
         results.append(AppliedEvent(envelope, outcome))
+    _run_handlers(handlers, to_apply)
     _save_versions(changed_versions.values())
     applied_at = timezone.now()  # as close to the commit as we can get: the lag metric uses it
     for record in records:
         record.applied_at = applied_at
     InboxRecord.objects.bulk_create(records)
     return results
+
+
+def _run_handlers(handlers: Mapping[str, Handler], envelopes: Sequence[Envelope]) -> None:
+    """Per-event handlers once per event; batch handlers once per run of consecutive events of
+    their type (runs keep the order between types, e.g. a delete after an upsert of a row)."""
+    for event_type, run in itertools.groupby(envelopes, key=lambda e: e.type):
+        handler = handlers[event_type]
+        if is_batch_handler(handler):
+            _run_batch_handler(handler, list(run))
+        else:
+            for envelope in run:
+                _run_handler(handler, envelope)
 
 
 def _run_handler(handler: Handler, envelope: Envelope) -> None:
@@ -155,6 +173,23 @@ def _run_handler(handler: Handler, envelope: Envelope) -> None:
         ),
     ):
         handler(envelope)
+
+
+def _run_batch_handler(handler: Handler, envelopes: list[Envelope]) -> None:
+    if len(envelopes) == 1:
+        first = envelopes[0]
+        context = trace_context(
+            correlation_id=first.correlationid or first.id,
+            causation_id=first.id,
+            traceparent=first.traceparent,
+        )
+    else:
+        # Many causes: name the correlation only when the whole run shares it.
+        correlations = {e.correlationid or e.id for e in envelopes}
+        common = correlations.pop() if len(correlations) == 1 else None
+        context = trace_context(correlation_id=common)
+    with outbox_capture_suppressed(), context:
+        handler(envelopes)
 
 
 def _known_event_keys(subscriber: str, envelopes: Sequence[Envelope]) -> set[tuple[str, str]]:
@@ -180,13 +215,24 @@ def _projection_versions(envelopes: Sequence[Envelope]) -> dict[tuple[str, str],
 
 
 def _save_versions(rows: Any) -> None:
-    rows = list(rows)
-    existing = [row for row in rows if row.pk is not None]
-    new = [row for row in rows if row.pk is None]
-    if existing:
-        ProjectionVersion.objects.bulk_update(existing, ["version", "deleted", "updated_at"])
-    if new:
-        ProjectionVersion.objects.bulk_create(new)
+    """All changed versions in one INSERT ... ON CONFLICT DO UPDATE (the rows are locked)."""
+    fresh = [
+        ProjectionVersion(
+            projection=row.projection,
+            aggregate_id=row.aggregate_id,
+            version=row.version,
+            deleted=row.deleted,
+            updated_at=row.updated_at,
+        )
+        for row in rows
+    ]
+    if fresh:
+        ProjectionVersion.objects.bulk_create(
+            fresh,
+            update_conflicts=True,
+            unique_fields=["projection", "aggregate_id"],
+            update_fields=["version", "deleted", "updated_at"],
+        )
 
 
 def _inbox_record(subscriber: str, envelope: Envelope, outcome: Outcome, now: Any) -> InboxRecord:

@@ -15,6 +15,7 @@ from typing import Any
 
 from prometheus_client import Counter
 
+from strangler.inbox.handlers import batch_handler, is_batch_handler
 from strangler.ownership.conf import this_side
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,9 @@ def foreign_events_only(
 
 
 def _skip_own(handler: Callable[..., Any]) -> Callable[..., Any]:
+    if is_batch_handler(handler):
+        return _skip_own_in_batches(handler)
+
     @functools.wraps(handler)
     def apply_foreign(event: Any) -> None:
         if event.source == this_side():
@@ -41,5 +45,23 @@ def _skip_own(handler: Callable[..., Any]) -> Callable[..., Any]:
             logger.debug("skipped own event %s %s", event.type, event.id)
             return None
         return handler(event)
+
+    return apply_foreign
+
+
+def _skip_own_in_batches(handler: Callable[..., Any]) -> Callable[..., Any]:
+    @batch_handler
+    @functools.wraps(handler)
+    def apply_foreign(events: list[Any]) -> None:
+        side = this_side()
+        foreign = []
+        for event in events:
+            if event.source == side:
+                OWN_EVENTS_SKIPPED.labels(event.type).inc()
+                logger.debug("skipped own event %s %s", event.type, event.id)
+            else:
+                foreign.append(event)
+        if foreign:
+            handler(foreign)
 
     return apply_foreign

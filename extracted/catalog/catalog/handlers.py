@@ -1,18 +1,21 @@
 """Inbox handlers of the catalog service: the one place that maps event types to functions.
 
-Each handler applies one state-transfer event to this service's own tables. The inbox has already
-validated and upcast the event, deduplicated it and checked its aggregate version, and runs the
-handler in the transaction that records the event as applied.
+Each handler is a batch handler: it applies a run of state-transfer events of one type to this
+service's own tables in one statement. The inbox has already validated and upcast the events,
+dropped duplicates and stale versions, and runs the handler in the transaction that records the
+events as applied.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
 from extracted.catalog.catalog.models import Category, Product
 from shared_contracts.envelope import Envelope
+from strangler.inbox.handlers import batch_handler, newest_per_key
 from strangler.ownership.echo import foreign_events_only
 
 CATEGORY_FIELDS = ["name", "slug", "parent"]
@@ -29,35 +32,31 @@ PRODUCT_FIELDS = [
 ]
 
 
-def _upsert(row: Category | Product, fields: list[str]) -> None:
-    """Insert the row or replace its fields, in one statement (INSERT ... ON CONFLICT UPDATE).
+def _upsert(rows: list[Category] | list[Product], fields: list[str]) -> None:
+    """Insert the rows or replace their fields, in one statement (INSERT ... ON CONFLICT UPDATE).
 
-    One round trip instead of update_or_create's lock, savepoints and second statement: the inbox
-    already holds the aggregate's version row lock, so no other consumer races this write.
+    One round trip for the whole run instead of update_or_create's lock, savepoints and second
+    statement per row: the inbox already holds the aggregates' version row locks, so no other
+    consumer races this write.
     """
-    type(row).objects.bulk_create(
-        [row], update_conflicts=True, unique_fields=["id"], update_fields=fields
-    )
+    if rows:
+        type(rows[0]).objects.bulk_create(
+            rows, update_conflicts=True, unique_fields=["id"], update_fields=fields
+        )
 
 
-def apply_category_upserted(event: Envelope) -> None:
-    """Create or replace a category with the snapshot (the monolith's id is the key)."""
-    data = event.data
-    category = Category(
+def _newest(events: list[Envelope]) -> list[Envelope]:
+    return newest_per_key(events, key=lambda event: event.data["id"])
+
+
+def _category(data: dict[str, Any]) -> Category:
+    return Category(
         id=data["id"], name=data["name"], slug=data["slug"], parent_id=data["parent_id"]
     )
-    _upsert(category, CATEGORY_FIELDS)
 
 
-def apply_category_deleted(event: Envelope) -> None:
-    """Remove a category; the inbox keeps its tombstone version."""
-    Category.objects.filter(pk=event.data["id"]).delete()
-
-
-def apply_product_upserted(event: Envelope) -> None:
-    """Create or replace a product with the snapshot, timestamps included."""
-    data = event.data
-    product = Product(
+def _product(data: dict[str, Any]) -> Product:
+    return Product(
         id=data["id"],
         sku=data["sku"],
         name=data["name"],
@@ -69,21 +68,39 @@ def apply_product_upserted(event: Envelope) -> None:
         created_at=parse_datetime(data["created_at"]),
         updated_at=parse_datetime(data["updated_at"]),
     )
-    _upsert(product, PRODUCT_FIELDS)
 
 
-def apply_product_deleted(event: Envelope) -> None:
-    """Remove a product; the inbox keeps its tombstone version."""
-    Product.objects.filter(pk=event.data["id"]).delete()
+@batch_handler
+def apply_categories_upserted(events: list[Envelope]) -> None:
+    """Create or replace categories with their newest snapshots (the monolith's id is the key)."""
+    _upsert([_category(event.data) for event in _newest(events)], CATEGORY_FIELDS)
+
+
+@batch_handler
+def apply_categories_deleted(events: list[Envelope]) -> None:
+    """Remove categories in one statement; the inbox keeps their tombstone versions."""
+    Category.objects.filter(pk__in={event.data["id"] for event in events}).delete()
+
+
+@batch_handler
+def apply_products_upserted(events: list[Envelope]) -> None:
+    """Create or replace products with their newest snapshots, timestamps included."""
+    _upsert([_product(event.data) for event in _newest(events)], PRODUCT_FIELDS)
+
+
+@batch_handler
+def apply_products_deleted(events: list[Envelope]) -> None:
+    """Remove products in one statement; the inbox keeps their tombstone versions."""
+    Product.objects.filter(pk__in={event.data["id"] for event in events}).delete()
 
 
 # foreign_events_only: after a cutover this service is the writer and receives its own events
 # back on its queue; they are recorded by the inbox but never applied again (no echo).
 HANDLERS = foreign_events_only(
     {
-        "catalog.category.upserted": apply_category_upserted,
-        "catalog.category.deleted": apply_category_deleted,
-        "catalog.product.upserted": apply_product_upserted,
-        "catalog.product.deleted": apply_product_deleted,
+        "catalog.category.upserted": apply_categories_upserted,
+        "catalog.category.deleted": apply_categories_deleted,
+        "catalog.product.upserted": apply_products_upserted,
+        "catalog.product.deleted": apply_products_deleted,
     }
 )

@@ -10,11 +10,12 @@ import psycopg
 import pytest
 from django.db import connection
 
-from extracted.catalog.catalog.handlers import HANDLERS, apply_product_upserted
+from extracted.catalog.catalog.handlers import HANDLERS, apply_products_upserted
 from extracted.catalog.catalog.models import Product
 from shared_contracts.envelope import Envelope
 from strangler.inbox import metrics
 from strangler.inbox.consumer import InboxConsumer
+from strangler.inbox.handlers import batch_handler
 from strangler.inbox.models import InboxRecord
 from strangler.inbox.retries import (
     ATTEMPTS_HEADER,
@@ -94,7 +95,7 @@ def test_failing_event_is_retried_then_dead_lettered_while_later_events_flow(
         calls.append(event.data["id"])
         if event.data["id"] == 13:
             raise RuntimeError("product 13 cannot be applied")
-        apply_product_upserted(event)
+        apply_products_upserted([event])
 
     handlers = {**HANDLERS, "catalog.product.upserted": refuse_product_13}
     broker.publish(*[catalog_event("product", "upserted", pid, 1) for pid in range(10, 20)])
@@ -114,6 +115,34 @@ def test_failing_event_is_retried_then_dead_lettered_while_later_events_flow(
     assert Envelope.from_message(dead.headers, dead.content_type, dead.body).data["id"] == 13
 
 
+def test_failing_batch_handler_fails_only_the_bad_event(
+    broker: Broker, transport_factory: Any
+) -> None:
+    calls: list[list[int]] = []
+
+    @batch_handler
+    def refuse_product_13(events: list[Envelope]) -> None:
+        ids = [event.data["id"] for event in events]
+        calls.append(ids)
+        if 13 in ids:
+            raise RuntimeError("product 13 cannot be applied")
+        apply_products_upserted(events)
+
+    handlers = {**HANDLERS, "catalog.product.upserted": refuse_product_13}
+    broker.publish(*[catalog_event("product", "upserted", pid, 1) for pid in range(10, 20)])
+
+    consumer = consume(broker, transport_factory, handlers=handlers, batch_size=5, max_attempts=2)
+
+    assert sorted(Product.objects.values_list("pk", flat=True)) == [
+        pid for pid in range(10, 20) if pid != 13
+    ]
+    assert [10, 11, 12, 13, 14] in calls  # the whole run in one call first
+    assert [11] in calls and [14] in calls  # then, after the batch failed, one event per call
+    assert consumer.stats.outcomes["failed"] == 2
+    (dead,) = broker.dead_letters()
+    assert dead.headers[ERROR_HEADER] == "RuntimeError: product 13 cannot be applied"
+
+
 def test_transient_failure_is_retried_until_it_succeeds(
     broker: Broker, transport_factory: Any
 ) -> None:
@@ -123,7 +152,7 @@ def test_transient_failure_is_retried_until_it_succeeds(
         if failures["left"]:
             failures["left"] -= 1
             raise ConnectionResetError("search index unavailable")
-        apply_product_upserted(event)
+        apply_products_upserted([event])
 
     broker.publish(catalog_event("product", "upserted", 7, 1))
     consumer = consume(broker, transport_factory, {**HANDLERS, "catalog.product.upserted": flaky})
@@ -174,7 +203,7 @@ def test_stop_finishes_the_batch_in_flight(broker: Broker, transport_factory: An
     consumer: InboxConsumer | None = None
 
     def stop_after_first(event: Envelope) -> None:
-        apply_product_upserted(event)
+        apply_products_upserted([event])
         assert consumer is not None
         consumer.stop()
 
@@ -203,7 +232,7 @@ def test_consumer_recovers_when_its_database_connection_is_terminated(
             pid = connection.connection.info.backend_pid
             with psycopg.connect(f"{dsn} dbname={settings['NAME']}", autocommit=True) as admin:
                 admin.execute("SELECT pg_terminate_backend(%s)", [pid])
-        apply_product_upserted(event)
+        apply_products_upserted([event])
 
     broker.publish(*[catalog_event("product", "upserted", pid, 1) for pid in range(1, 51)])
     consumer = consume(

@@ -11,6 +11,7 @@ from extracted.catalog.catalog.handlers import HANDLERS
 from extracted.catalog.catalog.models import Category, Product
 from shared_contracts.envelope import Envelope, EnvelopeError
 from shared_contracts.registry import ContractViolation, UnknownEventVersion
+from strangler.inbox.handlers import is_batch_handler
 from strangler.inbox.models import InboxRecord, ProjectionVersion
 from strangler.inbox.services import (
     InboxUsageError,
@@ -148,3 +149,7 @@ def test_parse_event_rejects_a_type_without_handler() -> None:
     message = catalog_event("product", "upserted", 1, 1).to_message()
     with pytest.raises(UnhandledEventType, match=r"catalog\.product\.upserted"):
         parse_event(message.headers, message.content_type, message.body, handlers={})
+
+
+def test_catalog_handlers_are_batch_handlers() -> None:
+    assert all(is_batch_handler(handler) for handler in HANDLERS.values())

@@ -62,6 +62,33 @@ def test_relay_publishes_pending_events_in_order_and_marks_them(
         assert versions == sorted(versions) == list(range(1, 5))
 
 
+def test_a_trickle_over_every_partition_goes_out_in_one_batch(
+    embedded_transport: EmbeddedTransport,
+) -> None:
+    subscription(embedded_transport, "catalog.#")
+    record_products(*[(pid, "1.00") for pid in range(1, 41)])
+    partitions = set(OutboxEvent.objects.values_list("partition", flat=True))
+    assert len(partitions) > outbox_settings().claim_partitions  # spread wider than one claim
+
+    result = OutboxRelay(transport=embedded_transport, batch_size=100).publish_batch()
+
+    assert result.published == 40
+    assert set(result.partitions) == partitions
+    assert not OutboxEvent.objects.filter(published_at__isnull=True).exists()
+
+
+def test_a_full_batch_claims_no_more_partitions_than_configured(
+    embedded_transport: EmbeddedTransport,
+) -> None:
+    subscription(embedded_transport, "catalog.#")
+    record_products(*[(1, f"{n}.00") for n in range(10)], *[(pid, "1.00") for pid in range(2, 32)])
+
+    result = OutboxRelay(transport=embedded_transport, batch_size=5).publish_batch()
+
+    assert result.published == 5
+    assert len(result.partitions) == outbox_settings().claim_partitions  # left to other relays
+
+
 def test_unroutable_event_stays_pending_and_holds_back_its_aggregate(
     embedded_transport: EmbeddedTransport,
 ) -> None:
