@@ -98,6 +98,7 @@ ENVIRONMENT = {
 }
 ENV_SOURCES = [
     "strangler/environment.py",
+    "strangler/settings_blocks.py",
     "monolith/config/settings.py",
     "extracted/catalog/config/settings.py",
     "strangler/*/conf.py",

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from django.contrib.staticfiles import finders
 from django.core.management import call_command
 
 from tests.monolith.factories import CategoryFactory
+from tests.processes import ROOT
 
 pytestmark = pytest.mark.django_db
 
@@ -73,3 +78,18 @@ def test_the_openapi_schema_does_not_depend_on_the_data(client):
     parameters = after["paths"]["/api/catalog/products/"]["get"]["parameters"]
     category = next(p for p in parameters if p["name"] == "category")
     assert category["schema"] == {"type": "integer"}
+
+
+def test_check_deploy_with_production_settings_reports_no_errors():
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update(DEBUG="false", SECRET_KEY="x" * 60 + "-production-like", ALLOWED_HOSTS="shop.test")
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "ERROR"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ERRORS" not in done.stdout + done.stderr

@@ -20,6 +20,11 @@ from strangler.environment import (
     transport_from_env,
 )
 from strangler.observability.logging import logging_config
+from strangler.settings_blocks import (
+    production_security_settings,
+    rest_framework_settings,
+    spectacular_settings,
+)
 
 BASE_DIR = REPO_ROOT
 DEBUG = env_bool("DEBUG", default=True)
@@ -82,45 +87,17 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 
+# Production hardening when DEBUG is off, so `check --deploy` is clean.
 if not DEBUG:
-    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = 31536000
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
-    SECURE_CONTENT_TYPE_NOSNIFF = True
-    X_FRAME_OPTIONS = "DENY"
+    globals().update(production_security_settings())
 
-# The same API conventions as the monolith (strangler.api): the contract clients see.
-REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "strangler.api.StandardPagination",
-    "PAGE_SIZE": 20,
-    "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
-    ],
-    "EXCEPTION_HANDLER": "strangler.api.api_exception_handler",
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
-    ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-}
+# The API conventions every side shares (strangler.api): the contract clients see.
+REST_FRAMEWORK = rest_framework_settings()
 
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Catalog service API",
-    "DESCRIPTION": "The catalog context extracted from the shop monolith.",
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "COMPONENT_SPLIT_REQUEST": True,
-    # Swagger UI assets served from the installed sidecar package: /api/docs/ works offline.
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-}
+SPECTACULAR_SETTINGS = spectacular_settings(
+    title="Catalog service API",
+    description="The catalog context extracted from the shop monolith.",
+)
 
 # strangler-kit
 STRANGLER_SERVICE_NAME = "catalog-service"
