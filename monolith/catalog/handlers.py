@@ -15,12 +15,23 @@ from django.utils.dateparse import parse_datetime
 
 from monolith.catalog.models import Category, Product
 from shared_contracts.envelope import Envelope
+from strangler.db import upsert_rows
 from strangler.inbox.handlers import batch_handler, newest_per_key
 from strangler.ownership.echo import foreign_events_only
 
-CATEGORY_FIELDS = ["name", "slug", "parent"]
-PRODUCT_FIELDS = ["sku", "name", "description", "price", "currency", "category", "active"]
-TIMESTAMP_FIELDS = ["created_at", "updated_at"]
+CATEGORY_FIELDS = ("id", "name", "slug", "parent")
+PRODUCT_FIELDS = (
+    "id",
+    "sku",
+    "name",
+    "description",
+    "price",
+    "currency",
+    "category",
+    "active",
+    "created_at",
+    "updated_at",
+)
 
 
 def _newest(events: list[Envelope]) -> list[Envelope]:
@@ -31,12 +42,10 @@ def _newest(events: list[Envelope]) -> list[Envelope]:
 def apply_categories_upserted(events: list[Envelope]) -> None:
     """Create or replace categories with the service's newest snapshots (same ids both sides)."""
     rows = [
-        Category(id=data["id"], name=data["name"], slug=data["slug"], parent_id=data["parent_id"])
+        (data["id"], data["name"], data["slug"], data["parent_id"])
         for data in (event.data for event in _newest(events))
     ]
-    Category.objects.bulk_create(
-        rows, update_conflicts=True, unique_fields=["id"], update_fields=CATEGORY_FIELDS
-    )
+    upsert_rows(Category, CATEGORY_FIELDS, rows, conflict=("id",), update=CATEGORY_FIELDS[1:])
 
 
 @batch_handler
@@ -47,30 +56,27 @@ def apply_categories_deleted(events: list[Envelope]) -> None:
 
 @batch_handler
 def apply_products_upserted(events: list[Envelope]) -> None:
-    """Create or replace products with the newest snapshots, the service's timestamps included."""
-    snapshots = [event.data for event in _newest(events)]
+    """Create or replace products with the newest snapshots, the service's timestamps included.
+
+    upsert_rows writes the values as given (auto_now / auto_now_add do not run), so the service's
+    timestamps land and the two stores agree.
+    """
     rows = [
-        Product(
-            id=data["id"],
-            sku=data["sku"],
-            name=data["name"],
-            description=data["description"],
-            price=Decimal(data["price"]),
-            currency=data["currency"],
-            category_id=data["category_id"],
-            active=data["active"],
+        (
+            data["id"],
+            data["sku"],
+            data["name"],
+            data["description"],
+            Decimal(data["price"]),
+            data["currency"],
+            data["category_id"],
+            data["active"],
+            parse_datetime(data["created_at"]),
+            parse_datetime(data["updated_at"]),
         )
-        for data in snapshots
+        for data in (event.data for event in _newest(events))
     ]
-    Product.objects.bulk_create(
-        rows, update_conflicts=True, unique_fields=["id"], update_fields=PRODUCT_FIELDS
-    )
-    # bulk_create stamps auto_now / auto_now_add with the time of this apply; bulk_update writes
-    # the attributes as they are, so the service's timestamps land and the two stores agree.
-    for row, data in zip(rows, snapshots, strict=True):
-        row.created_at = parse_datetime(data["created_at"])
-        row.updated_at = parse_datetime(data["updated_at"])
-    Product.objects.bulk_update(rows, TIMESTAMP_FIELDS)
+    upsert_rows(Product, PRODUCT_FIELDS, rows, conflict=("id",), update=PRODUCT_FIELDS[1:])
 
 
 @batch_handler

@@ -124,7 +124,7 @@ STRANGLER_INBOX = {
     "QUEUE": _INBOX_QUEUE,
     "BINDING_KEYS": _INBOX_BINDING_KEYS,
     "HANDLERS": "monolith.catalog.handlers.HANDLERS",
-    "BATCH_SIZE": env_int("MONOLITH_INBOX_BATCH_SIZE", 100),
+    "BATCH_SIZE": env_int("MONOLITH_INBOX_BATCH_SIZE", 500),
     "RETRY_BACKOFF": float(os.environ.get("MONOLITH_INBOX_RETRY_BACKOFF", "0.5")),
 }
 # Queues this process consumes (declared by `manage.py setup_broker`).

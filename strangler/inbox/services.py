@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from shared_contracts import registry
 from shared_contracts.envelope import Envelope
+from strangler.db import upsert_rows
 from strangler.inbox.conf import Handler
 from strangler.inbox.handlers import is_batch_handler
 from strangler.inbox.models import InboxRecord, ProjectionVersion
@@ -109,45 +110,43 @@ def apply_events(
         )
     if not envelopes:
         return []
-    known = _known_event_keys(subscriber, envelopes)
-    versions = _projection_versions(envelopes)
-    changed_versions: dict[tuple[str, str], ProjectionVersion] = {}
-    to_apply: list[Envelope] = []
-    records: list[InboxRecord] = []
-    results: list[AppliedEvent] = []
     now = timezone.now()
+    recorded = _record_new_events(subscriber, envelopes, now)
+    fresh: dict[tuple[str, str], Envelope] = {}
+    first: set[int] = set()  # positions of the first delivery of each new event
+    for position, envelope in enumerate(envelopes):
+        key = (envelope.source, envelope.id)
+        if key in recorded and key not in fresh:
+            fresh[key] = envelope  # any later delivery of the same event is a copy
+            first.add(position)
+    versions = _locked_versions(fresh.values())
+    changed: dict[tuple[str, str], tuple[int, bool]] = {}
+    stale: set[tuple[str, str]] = set()
+    to_apply: list[Envelope] = []
     # Decide every event first (the decisions depend on versions, never on a handler's writes),
     # then run the handlers over the events to apply, in delivery order.
-    for envelope in envelopes:
-        key = (envelope.source, envelope.id)
-        if key in known:
-            results.append(AppliedEvent(envelope, Outcome.DUPLICATE))
-            continue
-        known.add(key)
-        outcome = Outcome.APPLIED
+    for key, envelope in fresh.items():
         if is_state_transfer(envelope):
             aggregate = (envelope.aggregate_type, str(envelope.subject))
             current = versions.get(aggregate)
-            if current is not None and envelope.aggregateversion <= current.version:
-                outcome = Outcome.STALE
-            else:
-                if current is None:
-                    current = ProjectionVersion(projection=aggregate[0], aggregate_id=aggregate[1])
-                    versions[aggregate] = current
-                current.version = envelope.aggregateversion
-                current.deleted = envelope.type.rsplit(".", 1)[-1] == DELETE_VERB
-                current.updated_at = now
-                changed_versions[aggregate] = current
-        if outcome is Outcome.APPLIED:
-            to_apply.append(envelope)
-        records.append(_inbox_record(subscriber, envelope, outcome, now))
-        results.append(AppliedEvent(envelope, outcome))
+            if current is not None and envelope.aggregateversion <= current:
+                stale.add(key)
+                continue
+            versions[aggregate] = envelope.aggregateversion
+            deleted = envelope.type.rsplit(".", 1)[-1] == DELETE_VERB
+            changed[aggregate] = (envelope.aggregateversion, deleted)
+        to_apply.append(envelope)
     _run_handlers(handlers, to_apply)
-    _save_versions(changed_versions.values())
-    applied_at = timezone.now()  # as close to the commit as we can get: the lag metric uses it
-    for record in records:
-        record.applied_at = applied_at
-    InboxRecord.objects.bulk_create(records)
+    _save_versions(changed, now)
+    _mark_stale(subscriber, stale)
+    results: list[AppliedEvent] = []
+    for position, envelope in enumerate(envelopes):
+        key = (envelope.source, envelope.id)
+        if position not in first:
+            results.append(AppliedEvent(envelope, Outcome.DUPLICATE))
+        else:
+            outcome = Outcome.STALE if key in stale else Outcome.APPLIED
+            results.append(AppliedEvent(envelope, outcome))
     return results
 
 
@@ -192,58 +191,88 @@ def _run_batch_handler(handler: Handler, envelopes: list[Envelope]) -> None:
         handler(envelopes)
 
 
-def _known_event_keys(subscriber: str, envelopes: Sequence[Envelope]) -> set[tuple[str, str]]:
-    rows = InboxRecord.objects.filter(
-        subscriber=subscriber, event_id__in={e.id for e in envelopes}
-    ).values_list("source", "event_id")
-    return set(rows)
+_RECORD_FIELDS = (
+    "subscriber",
+    "source",
+    "event_id",
+    "type",
+    "aggregate",
+    "version",
+    "outcome",
+    "event_time",
+    "applied_at",
+)
 
 
-def _projection_versions(envelopes: Sequence[Envelope]) -> dict[tuple[str, str], ProjectionVersion]:
-    """Current versions of the batch's aggregates, row-locked (PostgreSQL) until commit."""
+def _record_new_events(
+    subscriber: str, envelopes: Sequence[Envelope], now: Any
+) -> set[tuple[str, str]]:
+    """Insert an inbox row per event unless its (source, id) is known; the new keys.
+
+    One INSERT ... ON CONFLICT DO NOTHING RETURNING both dedupes and records: a redelivered or
+    replayed event hits the unique key and comes back as nothing. Rows start as `applied`;
+    `_mark_stale` corrects the (rare) stale ones before the commit.
+    """
+    rows = [
+        (
+            subscriber,
+            envelope.source,
+            envelope.id,
+            envelope.type,
+            str(envelope.subject or ""),
+            envelope.aggregateversion,
+            Outcome.APPLIED.value,
+            envelope.time,
+            now,
+        )
+        for envelope in envelopes
+    ]
+    inserted = upsert_rows(
+        InboxRecord,
+        _RECORD_FIELDS,
+        rows,
+        conflict=("subscriber", "source", "event_id"),
+        returning=("source", "event_id"),
+    )
+    return {(source, event_id) for source, event_id in inserted}
+
+
+def _locked_versions(envelopes: Iterable[Envelope]) -> dict[tuple[str, str], int]:
+    """Current versions of the events' aggregates, row-locked (PostgreSQL) until commit."""
     wanted = {(e.aggregate_type, str(e.subject)) for e in envelopes if is_state_transfer(e)}
     if not wanted:
         return {}
-    rows = ProjectionVersion.objects.select_for_update().filter(
-        projection__in={p for p, _ in wanted}, aggregate_id__in={a for _, a in wanted}
+    rows = (
+        ProjectionVersion.objects.select_for_update()
+        .filter(projection__in={p for p, _ in wanted}, aggregate_id__in={a for _, a in wanted})
+        .values_list("projection", "aggregate_id", "version")
     )
     return {
-        (row.projection, row.aggregate_id): row
-        for row in rows
-        if (row.projection, row.aggregate_id) in wanted
+        (projection, aggregate): version
+        for projection, aggregate, version in rows
+        if (projection, aggregate) in wanted
     }
 
 
-def _save_versions(rows: Any) -> None:
+def _save_versions(changed: Mapping[tuple[str, str], tuple[int, bool]], now: Any) -> None:
     """All changed versions in one INSERT ... ON CONFLICT DO UPDATE (the rows are locked)."""
-    fresh = [
-        ProjectionVersion(
-            projection=row.projection,
-            aggregate_id=row.aggregate_id,
-            version=row.version,
-            deleted=row.deleted,
-            updated_at=row.updated_at,
-        )
-        for row in rows
-    ]
-    if fresh:
-        ProjectionVersion.objects.bulk_create(
-            fresh,
-            update_conflicts=True,
-            unique_fields=["projection", "aggregate_id"],
-            update_fields=["version", "deleted", "updated_at"],
-        )
-
-
-def _inbox_record(subscriber: str, envelope: Envelope, outcome: Outcome, now: Any) -> InboxRecord:
-    return InboxRecord(
-        subscriber=subscriber,
-        source=envelope.source,
-        event_id=envelope.id,
-        type=envelope.type,
-        aggregate=str(envelope.subject or ""),
-        version=envelope.aggregateversion,
-        outcome=outcome.value,
-        event_time=envelope.time,
-        applied_at=now,
+    upsert_rows(
+        ProjectionVersion,
+        ("projection", "aggregate_id", "version", "deleted", "updated_at"),
+        [
+            (projection, aggregate, version, deleted, now)
+            for (projection, aggregate), (version, deleted) in changed.items()
+        ],
+        conflict=("projection", "aggregate_id"),
+        update=("version", "deleted", "updated_at"),
     )
+
+
+def _mark_stale(subscriber: str, keys: set[tuple[str, str]]) -> None:
+    by_source: dict[str, list[str]] = {}
+    for source, event_id in keys:
+        by_source.setdefault(source, []).append(event_id)
+    for source, event_ids in by_source.items():
+        InboxRecord.objects.filter(
+            subscriber=subscriber, source=source, event_id__in=event_ids
+        ).update(outcome=Outcome.STALE.value)

@@ -15,11 +15,13 @@ from django.utils.dateparse import parse_datetime
 
 from extracted.catalog.catalog.models import Category, Product
 from shared_contracts.envelope import Envelope
+from strangler.db import upsert_rows
 from strangler.inbox.handlers import batch_handler, newest_per_key
 from strangler.ownership.echo import foreign_events_only
 
-CATEGORY_FIELDS = ["name", "slug", "parent"]
-PRODUCT_FIELDS = [
+CATEGORY_FIELDS = ("id", "name", "slug", "parent")
+PRODUCT_FIELDS = (
+    "id",
     "sku",
     "name",
     "description",
@@ -29,51 +31,48 @@ PRODUCT_FIELDS = [
     "active",
     "created_at",
     "updated_at",
-]
-
-
-def _upsert(rows: list[Category] | list[Product], fields: list[str]) -> None:
-    """Insert the rows or replace their fields, in one statement (INSERT ... ON CONFLICT UPDATE).
-
-    One round trip for the whole run instead of update_or_create's lock, savepoints and second
-    statement per row: the inbox already holds the aggregates' version row locks, so no other
-    consumer races this write.
-    """
-    if rows:
-        type(rows[0]).objects.bulk_create(
-            rows, update_conflicts=True, unique_fields=["id"], update_fields=fields
-        )
+)
 
 
 def _newest(events: list[Envelope]) -> list[Envelope]:
     return newest_per_key(events, key=lambda event: event.data["id"])
 
 
-def _category(data: dict[str, Any]) -> Category:
-    return Category(
-        id=data["id"], name=data["name"], slug=data["slug"], parent_id=data["parent_id"]
-    )
+def _upsert(
+    model: type[Category] | type[Product], fields: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    """Insert the rows or replace their fields, in one statement (INSERT ... ON CONFLICT UPDATE).
+
+    One round trip for the whole run instead of update_or_create's lock, savepoints and second
+    statement per row: the inbox already holds the aggregates' version row locks, so no other
+    consumer races this write.
+    """
+    upsert_rows(model, fields, rows, conflict=("id",), update=fields[1:])
 
 
-def _product(data: dict[str, Any]) -> Product:
-    return Product(
-        id=data["id"],
-        sku=data["sku"],
-        name=data["name"],
-        description=data["description"],
-        price=Decimal(data["price"]),
-        currency=data["currency"],
-        category_id=data["category_id"],
-        active=data["active"],
-        created_at=parse_datetime(data["created_at"]),
-        updated_at=parse_datetime(data["updated_at"]),
+def _category(data: dict[str, Any]) -> tuple[Any, ...]:
+    return (data["id"], data["name"], data["slug"], data["parent_id"])
+
+
+def _product(data: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        data["id"],
+        data["sku"],
+        data["name"],
+        data["description"],
+        Decimal(data["price"]),
+        data["currency"],
+        data["category_id"],
+        data["active"],
+        parse_datetime(data["created_at"]),
+        parse_datetime(data["updated_at"]),
     )
 
 
 @batch_handler
 def apply_categories_upserted(events: list[Envelope]) -> None:
     """Create or replace categories with their newest snapshots (the monolith's id is the key)."""
-    _upsert([_category(event.data) for event in _newest(events)], CATEGORY_FIELDS)
+    _upsert(Category, CATEGORY_FIELDS, [_category(event.data) for event in _newest(events)])
 
 
 @batch_handler
@@ -85,7 +84,7 @@ def apply_categories_deleted(events: list[Envelope]) -> None:
 @batch_handler
 def apply_products_upserted(events: list[Envelope]) -> None:
     """Create or replace products with their newest snapshots, timestamps included."""
-    _upsert([_product(event.data) for event in _newest(events)], PRODUCT_FIELDS)
+    _upsert(Product, PRODUCT_FIELDS, [_product(event.data) for event in _newest(events)])
 
 
 @batch_handler
