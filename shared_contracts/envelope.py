@@ -112,19 +112,13 @@ class Envelope:
 
     def attributes(self) -> dict[str, str]:
         """Every attribute except data and datacontenttype, as CloudEvents string values."""
-        values: dict[str, str] = {
-            "id": self.id,
-            "source": self.source,
-            "type": self.type,
-            "specversion": self.specversion,
-        }
-        for name in _OPTIONAL_ATTRIBUTES:
-            value = getattr(self, name)
-            if value is None or value == "":
-                # An empty string is not a value in CloudEvents: an absent attribute says it.
-                continue
-            values[name] = format_time(value) if isinstance(value, datetime) else str(value)
-        return values
+        return attribute_strings(
+            self.id,
+            self.source,
+            self.type,
+            {name: getattr(self, name) for name in _OPTIONAL_ATTRIBUTES},
+            specversion=self.specversion,
+        )
 
     def body(self) -> bytes:
         """The data as compact UTF-8 JSON."""
@@ -132,8 +126,7 @@ class Envelope:
 
     def to_message(self) -> TransportMessage:
         """The RabbitMQ binding's binary mode: attributes as ce- headers, data as the body."""
-        headers = {HEADER_PREFIX + name: value for name, value in self.attributes().items()}
-        return TransportMessage(headers, self.datacontenttype, self.body())
+        return binary_message(self.attributes(), self.datacontenttype, self.body())
 
     @classmethod
     def from_message(
@@ -193,6 +186,38 @@ class Envelope:
             datacontenttype=content_type,
             **kwargs,
         )
+
+
+def attribute_strings(
+    id: str,
+    source: str,
+    type: str,
+    optional: Mapping[str, Any],
+    *,
+    specversion: str = SPECVERSION,
+) -> dict[str, str]:
+    """CloudEvents attribute values as strings; absent, None and empty optional ones left out.
+
+    `optional` maps names of _OPTIONAL_ATTRIBUTES (subject, time, dataschema and our
+    extensions) to values; times become RFC 3339 in UTC. Envelope.attributes() and the outbox
+    relay (which builds messages from table rows, not envelopes) both go through here.
+    """
+    values: dict[str, str] = {"id": id, "source": source, "type": type, "specversion": specversion}
+    for name in _OPTIONAL_ATTRIBUTES:
+        value = optional.get(name)
+        if value is None or value == "":
+            # An empty string is not a value in CloudEvents: an absent attribute says it.
+            continue
+        values[name] = format_time(value) if isinstance(value, datetime) else str(value)
+    return values
+
+
+def binary_message(
+    attributes: Mapping[str, str], content_type: str, body: bytes
+) -> TransportMessage:
+    """A binary-mode message: each attribute as a `ce-` header, the data as the body."""
+    headers = {HEADER_PREFIX + name: value for name, value in attributes.items()}
+    return TransportMessage(headers, content_type, body)
 
 
 def _header_text(name: str, value: Any) -> str:

@@ -43,12 +43,20 @@ class _Batch:
     tags: dict[int, int] = field(default_factory=dict)
     settled: dict[int, tuple[bool, str]] = field(default_factory=dict)
     returned: dict[str, str] = field(default_factory=dict)  # message_id -> why unroutable
+    floor: int = 0  # every tag below this one is settled (tags of a batch are consecutive)
 
     def settle(self, tag: int, multiple: bool, confirmed: bool, error: str) -> None:
-        targets = [t for t in self.tags if t <= tag] if multiple else [tag]
-        for t in targets:
+        if not multiple:
+            if tag in self.tags and tag not in self.settled:
+                self.settled[tag] = (confirmed, error)
+            return
+        # `multiple` settles every tag up to this one: walk only the ones not yet walked, so a
+        # batch of n messages costs O(n) whatever the broker's mix of single and multiple acks.
+        start = max(self.floor, next(iter(self.tags), tag + 1))
+        for t in range(start, tag + 1):
             if t in self.tags and t not in self.settled:
                 self.settled[t] = (confirmed, error)
+        self.floor = max(self.floor, tag + 1)
 
     @property
     def done(self) -> bool:

@@ -226,3 +226,21 @@ def test_celery_task_publishes_pending_events_in_one_pass(
     result = publish_outbox_task.apply(kwargs={"max_batches": 10}).get()
     assert result["published"] == 2
     assert transport.queue_depth("tests.events") == 2
+
+
+def test_the_relay_sends_what_the_rows_envelope_says(embedded_transport: EmbeddedTransport) -> None:
+    """The relay builds messages from row tuples; they must equal the envelope's own message."""
+    sub = subscription(embedded_transport, "catalog.#")
+    with transaction.atomic():
+        recorded = record_products((7, "12.50"), (8, "3.00"))
+    expected = {str(e.event_id): e.to_envelope().to_message() for e in recorded}
+    OutboxRelay(transport=embedded_transport).publish_all_pending()
+    with embedded_transport.consumer(sub.queue) as consumer:
+        deliveries = consumer.fetch(10, timeout=0.5)
+        consumer.ack_many(deliveries)
+    assert len(deliveries) == 2
+    for delivery in deliveries:
+        message = expected[delivery.headers["ce-id"]]
+        assert {k: v for k, v in delivery.headers.items() if k.startswith("ce-")} == message.headers
+        assert delivery.content_type == message.content_type
+        assert json.loads(delivery.body) == json.loads(message.body)
