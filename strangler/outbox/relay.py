@@ -6,7 +6,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -121,6 +121,7 @@ class PendingEvent(NamedTuple):
     subject: str
     aggregate_type: str
     aggregate_version: int
+    partition: int
     dataversion: int
     data: str
     correlation_id: str
@@ -221,19 +222,18 @@ class OutboxRelay:
         started = time.perf_counter()
         with transaction.atomic():
             now = timezone.now()
-            partitions = self._claim_partitions(now)
-            if not partitions:
-                return BatchResult()
-            rows = self._eligible_rows(partitions, now)
-            rows += self._top_up(partitions, now, self.batch_size - len(rows))
+            rows = self._claim_rows(now, self.settings.claim_partitions, self.batch_size)
+            if rows and len(rows) < self.batch_size:
+                rows += self._top_up(rows, now)
             if not rows:
-                return BatchResult(partitions=tuple(partitions))
+                return BatchResult()
+            partitions = tuple(dict.fromkeys(row.partition for row in rows))
             messages = [outgoing_message(row) for row in rows]
             with PUBLISH_DURATION.time():
                 outcomes = self.transport.publish_batch(messages)
             if self.after_confirm is not None:
                 self.after_confirm(rows)
-            result = self._record(rows, outcomes, tuple(partitions))
+            result = self._record(rows, outcomes, partitions)
         return BatchResult(
             claimed=result.claimed,
             published=result.published,
@@ -243,67 +243,70 @@ class OutboxRelay:
             seconds=time.perf_counter() - started,
         )
 
-    def _top_up(self, partitions: list[int], now: Any, room: int) -> list[PendingEvent]:
-        """Rows of further partitions while the batch has room (claimed ones join `partitions`).
+    def _top_up(self, rows: list[PendingEvent], now: Any) -> list[PendingEvent]:
+        """Rows of every other partition with publishable rows, while the batch has room.
 
         CLAIM_PARTITIONS exists so that several relays share a backlog; a trickle spread over
         all partitions would otherwise go out in several small batches one after the other (one
         confirm wait and one commit each), which the sync benchmark measured as tens of ms of lag.
         A full batch claims nothing more, so under a backlog other relays still get partitions.
+        The partitions of `rows` are all those the first claim locked: a claimed partition with
+        publishable rows always contributes some unless the batch is full.
         """
-        extra: list[PendingEvent] = []
-        while room > 0 and len(partitions) < self.settings.partitions:
-            more = self._claim_partitions(now, exclude=partitions)
-            if not more:
-                break
-            partitions += more
-            rows = self._eligible_rows(more, now, limit=room)
-            extra += rows
-            room -= len(rows)
-        return extra
+        held = {row.partition for row in rows}
+        if len(held) >= self.settings.partitions:
+            return []
+        room = self.batch_size - len(rows)
+        return self._claim_rows(now, self.settings.partitions - len(held), room, exclude=held)
 
-    def _claim_partitions(self, now: Any, exclude: Sequence[int] = ()) -> list[int]:
-        """Lock up to CLAIM_PARTITIONS partitions with publishable rows, oldest first.
+    def _claim_rows(
+        self, now: Any, partitions: int, room: int, exclude: Iterable[int] = ()
+    ) -> list[PendingEvent]:
+        """Lock up to `partitions` partitions with publishable rows (oldest first) and return
+        up to `room` of their publishable rows in id order.
 
         `exclude`: partitions this transaction already holds (SKIP LOCKED does not skip them).
         """
-        params: dict[str, Any] = {"now": connection.ops.adapt_datetimefield_value(now)}
-        params["limit"] = self.settings.claim_partitions
+        params: dict[str, Any] = {
+            "now": connection.ops.adapt_datetimefield_value(now),
+            "partitions": partitions,
+            "room": room,
+        }
         excluded = ""
-        if exclude:
-            params.update({f"x{i}": number for i, number in enumerate(exclude)})
-            names = ", ".join(f"%(x{i})s" for i in range(len(exclude)))
+        held = sorted(exclude)
+        if held:
+            params.update({f"x{i}": number for i, number in enumerate(held)})
+            names = ", ".join(f"%(x{i})s" for i in range(len(held)))
             excluded = f"AND p.number NOT IN ({names})"
         locking = ""
         if connection.features.has_select_for_update_skip_locked:
             # Another relay holding a partition is skipped, never waited for.
             locking = "FOR UPDATE OF p SKIP LOCKED"
-        sql = f"""
+        claim = f"""
             SELECT p.number FROM {PARTITIONS} p
             WHERE EXISTS (SELECT 1 FROM {EVENTS} e WHERE e.partition = p.number AND {_ELIGIBLE})
             {excluded}
             ORDER BY (SELECT MIN(e.id) FROM {EVENTS} e
                       WHERE e.partition = p.number AND e.published_at IS NULL)
-            LIMIT %(limit)s {locking}
+            LIMIT %(partitions)s {locking}
         """
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return [row[0] for row in cursor.fetchall()]
-
-    def _eligible_rows(
-        self, partitions: list[int], now: Any, limit: int | None = None
-    ) -> list[PendingEvent]:
-        placeholders = ", ".join(f"%(p{i})s" for i in range(len(partitions)))
-        params: dict[str, Any] = {f"p{i}": number for i, number in enumerate(partitions)}
-        params["now"] = connection.ops.adapt_datetimefield_value(now)
-        params["limit"] = limit if limit is not None else self.batch_size
-        sql = f"""
-            SELECT {_PENDING_COLUMNS} FROM {EVENTS} e
-            WHERE e.partition IN ({placeholders}) AND {_ELIGIBLE}
-            ORDER BY e.id LIMIT %(limit)s
-        """
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(claim, params)
+            claimed = [row[0] for row in cursor.fetchall()]
+            if not claimed:
+                return []
+            # A second statement, so a second snapshot: a partition's lock may have been granted
+            # only when another relay committed, and this snapshot sees what that relay marked.
+            params.update({f"p{i}": number for i, number in enumerate(claimed)})
+            names = ", ".join(f"%(p{i})s" for i in range(len(claimed)))
+            cursor.execute(
+                f"""
+                SELECT {_PENDING_COLUMNS} FROM {EVENTS} e
+                WHERE e.partition IN ({names}) AND {_ELIGIBLE}
+                ORDER BY e.id LIMIT %(room)s
+                """,
+                params,
+            )
             return [PendingEvent(*row) for row in cursor.fetchall()]
 
     def _record(
