@@ -360,6 +360,23 @@ def process_cpu_seconds(pid: int) -> float:
     return 0.0
 
 
+def process_tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and all its live descendants (gunicorn and nginx workers)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                parents[int(entry.name)] = int(stat[1])
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(process_cpu_seconds(member) for member in tree)
+
+
 def require_binary(name: str, package: str | None = None) -> str:
     """Path of an executable; BenchError naming the Debian package when it is missing."""
     path = shutil.which(name) or (f"/usr/sbin/{name}" if Path(f"/usr/sbin/{name}").exists() else "")

@@ -30,6 +30,7 @@ from bench.common import (
     free_port,
     manage,
     print_tables,
+    process_tree_cpu_seconds,
     ratio,
     require_binary,
     run_id,
@@ -113,10 +114,11 @@ http {{
 
 @dataclass
 class Target:
-    """One way to reach the backend: a name and the port wrk sends to."""
+    """One way to reach the backend: a name, the port wrk sends to and the proxy's process."""
 
     name: str
     port: int
+    pid: int | None = None  # the proxy's process (its workers are its children); None: direct
 
 
 def wrk(
@@ -225,35 +227,31 @@ def start_targets(group: ProcessGroup, rid: str, folder: Path) -> tuple[list[Tar
             "  - prefix: /\n    mode: monolith\n"
         )
         port = free_port()
-        group.start_http(
+        process = group.start_http(
             f"gateway-{mode.replace(' ', '-')}",
             [PYTHON, "manage.py", "rungateway", "--port", str(port), "--routes", str(table)],
             env,
             f"http://127.0.0.1:{port}/api/catalog/products/1/",
         )
-        targets.append(Target(f"gateway {mode}", port))
+        targets.append(Target(f"gateway {mode}", port, process.pid))
     nginx_port = free_port()
     prefix = folder / "nginx"
     prefix.mkdir(exist_ok=True)
     conf = prefix / "nginx.conf"
     conf.write_text(NGINX_CONF.format(prefix=prefix, backend=backend, port=nginx_port))
-    group.start_http(
+    nginx = group.start_http(
         "nginx",
         [require_binary("nginx"), "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"],
         base_env(),
         f"http://127.0.0.1:{nginx_port}/api/catalog/products/1/",
     )
-    targets.append(Target(NGINX, nginx_port))
+    targets.append(Target(NGINX, nginx_port, nginx.pid))
     revproxy_env = base_env(
         DJANGO_SETTINGS_MODULE="bench.peers.revproxy.settings",
         REVPROXY_UPSTREAM=f"http://127.0.0.1:{backend}/",
     )
-    targets.append(
-        Target(
-            REVPROXY,
-            gunicorn(group, "revproxy", "bench.peers.revproxy.wsgi:application", revproxy_env),
-        )
-    )
+    revproxy = gunicorn(group, "revproxy", "bench.peers.revproxy.wsgi:application", revproxy_env)
+    targets.append(Target(REVPROXY, revproxy, group.processes[-1].pid))
     return targets, [mono_db, svc_db, ctl_db]
 
 
@@ -276,7 +274,14 @@ def run(seconds: float, budget: Budget, keep: bool = False) -> dict[str, Any]:
         per_run = min(seconds, max(1.0, budget.remaining() / (2.2 * len(targets))))
         for target in targets:
             print(f"[gateway] saturating {target.name} for {per_run:.0f}s", flush=True)
-            saturation[target.name] = wrk(target.port, per_run, script, connections=CONNECTIONS)
+            before = process_tree_cpu_seconds(target.pid) if target.pid else 0.0
+            row = wrk(target.port, per_run, script, connections=CONNECTIONS)
+            if target.pid:
+                # What the proxy itself burns per request: independent of how fast the backend
+                # is, which on one machine caps every path's requests/s alike.
+                spent = process_tree_cpu_seconds(target.pid) - before
+                row["proxy_cpu_ms_per_request"] = round(1000 * spent / max(1, row["requests"]), 3)
+            saturation[target.name] = row
         rate = saturation[DIRECT]["requests_per_second"] / 4
         for target in targets:
             print(f"[gateway] {target.name} at {rate:.0f} requests/s", flush=True)
@@ -302,11 +307,20 @@ def run(seconds: float, budget: Budget, keep: bool = False) -> dict[str, Any]:
         name: round(row["p50_ms"] - direct_p50, 2) for name, row in moderate.items()
     }
     shadow = saturation["gateway shadow"]["requests_per_second"]
+    cpu = {
+        name: row["proxy_cpu_ms_per_request"]
+        for name, row in saturation.items()
+        if "proxy_cpu_ms_per_request" in row
+    }
+    result["proxy_cpu_ms_per_request"] = cpu
     result["summary"] = {
         "over_nginx": ratio(gw, saturation[NGINX]["requests_per_second"]),
         "over_revproxy": ratio(gw, saturation[REVPROXY]["requests_per_second"]),
         "added_p50_ms": result["added_p50_ms"]["gateway monolith"],
         "shadow_cost": round(1 - shadow / gw, 3) if gw else None,
+        "proxy_cpu_ms_per_request": cpu.get("gateway monolith"),
+        "revproxy_cpu_over_gateway": ratio(cpu.get(REVPROXY), cpu.get("gateway monolith")),
+        "shadow_cpu_over_monolith": ratio(cpu.get("gateway shadow"), cpu.get("gateway monolith")),
     }
     result["tables"] = [t.to_dict() for t in tables(result)]
     return result
@@ -316,7 +330,15 @@ def tables(result: dict[str, Any]) -> list[Table]:
     """The printed (and rendered) tables of a gateway result."""
     sat = Table(
         f"Gateway at saturation (wrk, {result['connections']} connections)",
-        ["path", "requests/s", "p50 ms", "p99 ms", "errors", "gateway monolith / this"],
+        [
+            "path",
+            "requests/s",
+            "p50 ms",
+            "p99 ms",
+            "errors",
+            "gateway monolith / this",
+            "proxy CPU ms/request",
+        ],
     )
     gw = result["saturation"]["gateway monolith"]["requests_per_second"]
     for name, row in result["saturation"].items():
@@ -327,6 +349,7 @@ def tables(result: dict[str, Any]) -> list[Table]:
             row["p99_ms"],
             row["errors"] + row["non_2xx"],
             ratio(gw, row["requests_per_second"]),
+            row.get("proxy_cpu_ms_per_request", "-"),
         )
     mod = Table(
         f"Latency at a moderate rate ({result['moderate_rate']:.0f} requests/s, "

@@ -67,7 +67,10 @@ class _QuotedKey(str):
 
 
 def remove_paths(document: Any, paths: list[JSONPath]) -> Any:
-    """A copy of the document without the values the paths point at (missing ones are fine)."""
+    """The document without the values the paths point at (missing ones are fine); a copy when
+    there is anything to remove, the document itself otherwise."""
+    if not paths:
+        return document
     result = _copy(document)
     for path in paths:
         if path.steps:
