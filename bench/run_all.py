@@ -100,6 +100,9 @@ def summarize(results_dir: Path, errors: dict[str, str], started: str) -> dict[s
             "over_revproxy": gateway.get("over_revproxy"),
             "added_p50_ms": gateway.get("added_p50_ms"),
             "shadow_cost": gateway.get("shadow_cost"),
+            "proxy_cpu_ms_per_request": gateway.get("proxy_cpu_ms_per_request"),
+            "revproxy_cpu_over_gateway": gateway.get("revproxy_cpu_over_gateway"),
+            "shadow_cpu_over_monolith": gateway.get("shadow_cpu_over_monolith"),
         },
         "replay": {
             "over_copy": replay.get("over_copy"),
