@@ -21,9 +21,7 @@ DEFAULTS: dict[str, Any] = {
     # Dotted path to the dict {event type: handler function}: the one place handlers are listed.
     "HANDLERS": "",
     # Messages applied in one database transaction (and acked together after its commit).
-    # 500 amortises the statements and the commit of a batch (bench/sync.py measured +25% over
-    # 100); under a trickle a batch is whatever has arrived, so it adds no waiting.
-    "BATCH_SIZE": 500,
+    "BATCH_SIZE": 500,  # a trickle's batch is what has arrived: no waiting (ADR 0007)
     # Unacknowledged messages the broker may push ahead of the consumer (two batches).
     "PREFETCH": 1000,
     # Seconds a fetch waits for the first message before the loop checks for shutdown.
