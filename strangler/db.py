@@ -68,7 +68,9 @@ def upsert_rows(
     - `returning`: columns to return for each row inserted or updated (not for skipped ones).
 
     Field names are model field names (`category` or `category_id` for a foreign key). Values are
-    the Python values of the fields (aware datetimes, Decimals, ints, strings, None). Rows may
+    the Python values of the fields (aware datetimes, Decimals, ints, strings, None). Nothing else
+    is filled in: model defaults, auto_now and the like do not run, so list every column that
+    has no database default. Rows may
     not collide with each other on `conflict` when `update` is given (PostgreSQL refuses to
     update a row twice in one statement): reduce them first, e.g. with
     strangler.inbox.handlers.newest_per_key.

@@ -42,6 +42,14 @@ def spectacular_settings(*, title: str, description: str) -> dict[str, Any]:
     }
 
 
+def gateway_hop_settings() -> dict[str, Any]:
+    """Behind the strangler gateway (or any proxy that sets X-Forwarded-Host): absolute URLs in
+    responses (pagination links, Location) name the host the client asked for, not the backend's
+    address the proxy connected to. The forwarded host is still checked against ALLOWED_HOSTS.
+    USE_X_FORWARDED_HOST=false turns it off for a server that clients reach directly."""
+    return {"USE_X_FORWARDED_HOST": env_bool("USE_X_FORWARDED_HOST", default=True)}
+
+
 def production_security_settings() -> dict[str, Any]:
     """The hardening `manage.py check --deploy` asks for; settings apply it when DEBUG is off."""
     return {

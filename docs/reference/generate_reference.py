@@ -67,6 +67,9 @@ ENVIRONMENT = {
     "`127.0.0.1,localhost,testserver`.",
     "SECURE_SSL_REDIRECT": "With DEBUG off: redirect HTTP to HTTPS (default `true`); set `false` "
     "when TLS ends in front of the process and probes speak plain HTTP.",
+    "USE_X_FORWARDED_HOST": "Build absolute URLs (pagination links) from the X-Forwarded-Host the "
+    "gateway sets (default `true`; still checked against ALLOWED_HOSTS); `false` for a server "
+    "clients reach directly.",
     "LOG_LEVEL": "Root log level of every process (default `INFO`).",
     "LOG_FORMAT": "`json` (JSON lines stamped with correlation and causation ids) or `text`. "
     "Default: `text` while DEBUG is on, `json` otherwise.",

@@ -238,6 +238,15 @@ def test_product_list_is_paginated(api):
     assert body["next"] and body["previous"]
 
 
+def test_pagination_links_name_the_host_the_gateway_was_asked_for(api):
+    """Behind the gateway, links must lead back through it, not to the backend's own address."""
+    ProductFactory.create_batch(3)
+    body = api.get(
+        PRODUCTS, {"page_size": 1}, HTTP_HOST="127.0.0.1:8001", HTTP_X_FORWARDED_HOST="localhost"
+    ).json()
+    assert body["next"].startswith("http://localhost/api/catalog/products/")
+
+
 def test_product_list_searches_name_sku_and_description(api):
     ProductFactory(sku="S-1", name="Red kettle", description="")
     ProductFactory(sku="KET-2", name="Pot", description="")

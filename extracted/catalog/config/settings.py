@@ -21,6 +21,7 @@ from strangler.environment import (
 )
 from strangler.observability.logging import logging_config
 from strangler.settings_blocks import (
+    gateway_hop_settings,
     production_security_settings,
     rest_framework_settings,
     spectacular_settings,
@@ -90,6 +91,7 @@ STATIC_ROOT = VAR_DIR / "static"
 # Production hardening when DEBUG is off, so `check --deploy` is clean.
 if not DEBUG:
     globals().update(production_security_settings())
+globals().update(gateway_hop_settings())
 
 # The API conventions every side shares (strangler.api): the contract clients see.
 REST_FRAMEWORK = rest_framework_settings()
