@@ -6,6 +6,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -147,6 +148,8 @@ class ShadowMirror:
 class ShadowRecorder:
     """A thread that writes shadow results to the database in batches, off the event loop."""
 
+    FLUSH_INTERVAL = 0.5  # seconds a batch may wait for more results before it is written
+
     def __init__(
         self,
         write_batch: Callable[[list[ShadowResult]], None],
@@ -183,6 +186,12 @@ class ShadowRecorder:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        """Write a batch per FLUSH_INTERVAL (or per batch_size results), not per result.
+
+        Under load a result arrives with every mirrored request; writing each at once cost the
+        gateway a transaction of ORM work per request (the benchmark's shadow mode spent 2.6 ms
+        of gateway CPU a request, 0.7 without shadowing).
+        """
         stopping = False
         while not stopping:
             first = self._queue.get()
@@ -191,9 +200,13 @@ class ShadowRecorder:
                 stopping = True
             else:
                 batch.append(first)
+            deadline = time.monotonic() + self.FLUSH_INTERVAL
             while len(batch) < self._batch_size and not stopping:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._queue.get(timeout=remaining)
                 except queue.Empty:
                     break
                 if item is None:
