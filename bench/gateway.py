@@ -3,7 +3,8 @@
 The monolith's catalog list and detail endpoints, served by gunicorn (gthread workers, so proxies
 can keep backend connections alive), are requested by wrk alternately. Every path reaches the
 same backend; each is measured at saturation, then at a fixed moderate rate (a quarter of direct's
-maximum) for the latency a proxy adds. The paths take turns, so a noisy machine hurts all alike.
+maximum) for the latency a proxy adds. Two rounds, the second in reverse order, are averaged,
+so neither a noisy machine nor the order of the paths favours one of them.
 """
 
 from __future__ import annotations
@@ -161,6 +162,29 @@ def wrk(
     }
 
 
+def saturate(target: Target, seconds: float, script: Path) -> dict[str, Any]:
+    """One saturation run; for a proxy also the CPU its processes spent per request."""
+    before = process_tree_cpu_seconds(target.pid) if target.pid else 0.0
+    row = wrk(target.port, seconds, script, connections=CONNECTIONS)
+    if target.pid:
+        # What the proxy itself burns per request: independent of how fast the backend is,
+        # which on one machine caps every path's requests/s alike.
+        spent = process_tree_cpu_seconds(target.pid) - before
+        row["proxy_cpu_ms_per_request"] = round(1000 * spent / max(1, row["requests"]), 3)
+    return row
+
+
+def mean_run(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The runs of one path averaged field by field (each run kept under `runs`)."""
+    merged: dict[str, Any] = {}
+    for key in rows[0]:
+        values = [row[key] for row in rows if isinstance(row.get(key), int | float)]
+        if len(values) == len(rows):
+            merged[key] = round(sum(values) / len(values), 3)
+    merged["runs"] = list(rows)
+    return merged
+
+
 def gunicorn(
     group: ProcessGroup, name: str, app: str, env: dict[str, str], workers: int = 2
 ) -> int:
@@ -271,23 +295,25 @@ def run(seconds: float, budget: Budget, keep: bool = False) -> dict[str, Any]:
         targets, databases = start_targets(group, rid, folder)
         for target in targets:  # warm up: connections, Python imports, caches
             wrk(target.port, 1, script, connections=CONNECTIONS)
-        per_run = min(seconds, max(1.0, budget.remaining() / (2.2 * len(targets))))
-        for target in targets:
-            print(f"[gateway] saturating {target.name} for {per_run:.0f}s", flush=True)
-            before = process_tree_cpu_seconds(target.pid) if target.pid else 0.0
-            row = wrk(target.port, per_run, script, connections=CONNECTIONS)
-            if target.pid:
-                # What the proxy itself burns per request: independent of how fast the backend
-                # is, which on one machine caps every path's requests/s alike.
-                spent = process_tree_cpu_seconds(target.pid) - before
-                row["proxy_cpu_ms_per_request"] = round(1000 * spent / max(1, row["requests"]), 3)
-            saturation[target.name] = row
+        # Two rounds, the second in reverse order, averaged: the first paths of a round ran
+        # measurably slower (a backend's connections settling), and this cancels the order.
+        per_run = min(seconds, max(1.0, budget.remaining() / (4.4 * len(targets))))
+        rounds = (targets, targets[::-1])
+        runs: dict[str, list[dict[str, Any]]] = {t.name: [] for t in targets}
+        for order in rounds:
+            for target in order:
+                print(f"[gateway] saturating {target.name} for {per_run:.0f}s", flush=True)
+                runs[target.name].append(saturate(target, per_run, script))
+        saturation = {name: mean_run(rows) for name, rows in runs.items()}
         rate = saturation[DIRECT]["requests_per_second"] / 4
-        for target in targets:
-            print(f"[gateway] {target.name} at {rate:.0f} requests/s", flush=True)
-            moderate[target.name] = wrk(
-                target.port, per_run, script, connections=MODERATE_CONNECTIONS, rate=rate
-            )
+        runs = {t.name: [] for t in targets}
+        for order in rounds:
+            for target in order:
+                print(f"[gateway] {target.name} at {rate:.0f} requests/s", flush=True)
+                runs[target.name].append(
+                    wrk(target.port, per_run, script, connections=MODERATE_CONNECTIONS, rate=rate)
+                )
+        moderate = {name: mean_run(rows) for name, rows in runs.items()}
     finally:
         group.stop_all()
         if not keep:
