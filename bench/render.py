@@ -214,8 +214,17 @@ LIMITS = """### What stands between the kit and the unmet targets
   25-40 ms under load against the limit's ~15: the partition claim (several relays may share an
   outbox without reordering an aggregate) costs two statements with per-partition subqueries.
   An event waits for the cycle in flight and then its own.
+- **Sync and backlog size.** On the same machine a 40,000-event backlog drained at 0.73x the
+  limit and a 100,000-event one at 0.54x: the kit slows down while the backlog is large (the
+  limit does not). py-spy on the relay shows it blocked writing to the broker's socket early in
+  the drain; what makes the broker slower to take the kit's messages then is not found yet.
 - **Gateway vs django-revproxy.** Both sit in front of the same backend, which saturates the
-  cores first; see the proxy CPU column for what each proxy costs by itself.
+  cores first; see the proxy CPU column for what each proxy costs by itself (django-revproxy
+  burns about 3.5x the gateway's CPU per request, nginx about a quarter of it). The added p50
+  at a quarter of direct's rate is within the run-to-run noise of this machine (±1.5 ms).
+- **Shadow mode.** On one machine the mirrored request runs the extracted service's full
+  endpoint on the same two cores as the monolith, so the client loses the service's share of
+  the CPU; the gateway's own cost of shadowing is the proxy CPU column (shadow minus monolith).
 - **Replay vs COPY.** Replay goes the production path (relay, broker, inbox with dedupe and
   version checks, one transaction per batch); COPY writes rows with none of that. Reaching half
   of COPY needs a bulk path that loads an empty projection server-side, not through the broker."""
