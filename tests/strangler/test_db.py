@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from monolith.catalog.handlers import PRODUCT_FIELDS
 from monolith.catalog.models import Category, Product
 from strangler.db import upsert_rows
 from strangler.inbox.models import ProjectionVersion
@@ -15,18 +16,7 @@ from strangler.outbox.models import OutboxEvent
 
 pytestmark = pytest.mark.django_db
 
-FIELDS = (
-    "id",
-    "sku",
-    "name",
-    "description",
-    "price",
-    "currency",
-    "category",
-    "active",
-    "created_at",
-    "updated_at",
-)
+FIELDS = PRODUCT_FIELDS  # id, sku, name, description, price, currency, category, active, ...
 WHEN = datetime(2026, 11, 29, 12, 30, 15, 123456, tzinfo=UTC)
 
 
