@@ -78,7 +78,8 @@ ENVIRONMENT = {
     "MONOLITH_URL": "The catalog service's peer (`STRANGLER_SYNC['PEERS']`).",
     "CATALOG_INBOX_QUEUE": "The catalog service's inbox queue (default `catalog-service.events`).",
     "CATALOG_INBOX_BATCH_SIZE": "Messages the catalog consumer applies per transaction (500).",
-    "CATALOG_INBOX_PREFETCH": "Unacked messages the broker may push to the catalog consumer (1000).",
+    "CATALOG_INBOX_PREFETCH": "Unacked messages the broker may push to the catalog consumer "
+    "(1000).",
     "CATALOG_INBOX_MAX_ATTEMPTS": "Deliveries before a failing message is dead-lettered (5).",
     "CATALOG_INBOX_RETRY_BACKOFF": "First retry delay of a failing message, in seconds (0.5).",
     "MONOLITH_INBOX_QUEUE": "The monolith's inbox queue for reverse sync (default "
