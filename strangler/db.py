@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
-from django.db import connections, models
+from django.db import connections, models, router
 
 # Field types whose Python values go to PostgreSQL as JSON values (or their text) and come out
 # right through a cast; other fields are prepared by the field first.
@@ -77,7 +77,7 @@ def upsert_rows(
     """
     if not rows:
         return []
-    connection = connections[using or _database_for(model)]
+    connection = connections[using or router.db_for_write(model) or "default"]
     statement = _statement(
         model,
         tuple(fields),
@@ -100,29 +100,19 @@ def upsert_rows(
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
             values = ", ".join([statement.row_placeholder] * len(chunk))
-            params = [
-                value if prepare is None else prepare(value)
-                for row in chunk
-                for value, prepare in zip(row, statement.prepare, strict=True)
-            ]
+            params = [value for row in chunk for value in _prepared(row, statement.prepare)]
             cursor.execute(statement.sql.replace("{values}", values, 1), params)
             if returning:
                 found.extend(cursor.fetchall())
     return found
 
 
-class _Statement:
+class _Statement(NamedTuple):
     """The SQL of one (model, columns, conflict clause) and how to prepare each column."""
 
-    def __init__(
-        self,
-        sql: str,
-        row_placeholder: str,
-        prepare: list[Callable[[Any], Any] | None],
-    ) -> None:
-        self.sql = sql
-        self.row_placeholder = row_placeholder
-        self.prepare = prepare
+    sql: str
+    row_placeholder: str
+    prepare: list[Callable[[Any], Any] | None]
 
 
 def _prepared(
@@ -198,9 +188,3 @@ def _statement(
         sql += " RETURNING " + ", ".join(quote(column(name).column) for name in returning)
     row_placeholder = "(" + ", ".join(["%s"] * len(concrete)) + ")"
     return _Statement(sql, row_placeholder, prepare)
-
-
-def _database_for(model: type[models.Model]) -> str:
-    from django.db import router
-
-    return router.db_for_write(model) or "default"

@@ -250,8 +250,9 @@ class OutboxRelay:
         all partitions would otherwise go out in several small batches one after the other (one
         confirm wait and one commit each), which the sync benchmark measured as tens of ms of lag.
         A full batch claims nothing more, so under a backlog other relays still get partitions.
-        The partitions of `rows` are all those the first claim locked: a claimed partition with
-        publishable rows always contributes some unless the batch is full.
+        The partitions of `rows` stand for those the first claim locked: a claimed partition
+        whose rows were all taken by the first read adds none here, and one that had none to
+        give (its rows became ineligible between the two statements) gives none again.
         """
         held = {row.partition for row in rows}
         if len(held) >= self.settings.partitions:
