@@ -9,8 +9,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from strangler.inbox.conf import InboxConfigurationError, inbox_settings
-from strangler.inbox.consumer import InboxConsumer
+from strangler.bootstrap import build_consumer
+from strangler.inbox.conf import InboxConfigurationError
 from strangler.inbox.services import Outcome
 from strangler.transport.base import TransportError
 
@@ -56,18 +56,11 @@ class Command(BaseCommand):
                 if value < 1:
                     raise CommandError(f"--{option.replace('_', '-')} must be at least 1.")
                 overrides[option] = value
-        conf = inbox_settings(**overrides)
-        if conf.prefetch < conf.batch_size:
-            raise CommandError(
-                f"--prefetch ({conf.prefetch}) is smaller than --batch-size ({conf.batch_size}): "
-                "batches would never fill; raise --prefetch."
-            )
-        from strangler.transport import get_transport
-
         try:
-            consumer = InboxConsumer(transport_factory=get_transport, settings=conf)
+            consumer = build_consumer(**overrides)
         except InboxConfigurationError as exc:
             raise CommandError(str(exc)) from exc
+        conf = consumer.settings
         if options["metrics_port"]:
             from prometheus_client import start_http_server
 

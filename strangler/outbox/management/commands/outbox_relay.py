@@ -10,9 +10,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from strangler.bootstrap import build_relay
 from strangler.outbox import wakeup
 from strangler.outbox.conf import outbox_settings
-from strangler.outbox.relay import OutboxRelay
 from strangler.transport.base import TransportError
 
 
@@ -71,7 +71,7 @@ class Command(BaseCommand):
             from prometheus_client import start_http_server
 
             start_http_server(options["metrics_port"], addr="127.0.0.1")
-        relay = OutboxRelay(settings=settings, batch_size=options["batch_size"])
+        relay = build_relay(settings=settings, batch_size=options["batch_size"])
         try:
             if options["once"]:
                 try:
