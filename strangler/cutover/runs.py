@@ -20,12 +20,13 @@ from django.utils import timezone
 
 from strangler.cutover.conf import cutover_settings
 from strangler.cutover.selectors import VersionMap, context_specs, versions_behind
-from strangler.cutover.sides import HttpSide, LocalSide, Side, SideError
+from strangler.cutover.sides import HttpSide, LocalSide, Side
 from strangler.ownership import services as ownership
 from strangler.ownership.conf import ContextSpec, ownership_settings, this_side
 from strangler.ownership.models import CutoverRun
 from strangler.ownership.selectors import context_state, unfinished_cutover
 from strangler.sync.conf import sync_settings
+from strangler.sync.internal_api import InternalClient, PeerError
 from strangler.sync.reconcile import ReconcileError, reconcile_aggregate
 
 logger = logging.getLogger(__name__)
@@ -92,8 +93,10 @@ def open_side(name: str, context: str, *, peer_url: str | None = None) -> Side:
             f"{name} is the other side of {context} and its URL is unknown; pass --peer URL or "
             f"set STRANGLER_SYNC['PEERS'][{context!r}]."
         )
-    conf = sync_settings()
-    return HttpSide(name, url, token=conf.internal_token, timeout=conf.peer_timeout)
+    configured_by = "--peer" if peer_url else None
+    return HttpSide(
+        name, InternalClient.from_settings(url, context=context, configured_by=configured_by)
+    )
 
 
 class Cutover:
@@ -175,7 +178,7 @@ class Cutover:
                     f"{name}: outbox pending {found.outbox_pending}, rows {found.counts}, "
                     f"highest ids { ({k: found.highest_id(k) for k in found.counts}) }"
                 )
-            except (SideError, CutoverError) as exc:
+            except (PeerError, CutoverError) as exc:
                 lines.append(f"{name}: cannot be asked: {exc}")
         return lines
 

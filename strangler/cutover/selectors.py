@@ -43,7 +43,8 @@ class SideState:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SideState:
-        return cls(**{key: data[key] for key in cls.__dataclass_fields__ if key in data})
+        """The state another side sent; a KeyError names a missing field."""
+        return cls(**{key: data[key] for key in cls.__dataclass_fields__})
 
     def highest_id(self, label: str) -> int:
         """The largest id this side ever issued or holds for an aggregate (0 if none)."""

@@ -10,15 +10,10 @@ import abc
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import httpx
-
 from strangler.cutover import selectors, services
 from strangler.cutover.selectors import SideState, VersionMap
-from strangler.sync.peers import TOKEN_HEADER, HttpPeer, LocalPeer, SyncPeer
-
-
-class SideError(RuntimeError):
-    """The other side did not answer, or answered with an error."""
+from strangler.sync.internal_api import InternalClient
+from strangler.sync.peers import HttpPeer, LocalPeer, SyncPeer
 
 
 class Side(abc.ABC):
@@ -79,54 +74,40 @@ class LocalSide(Side):
 
 
 class HttpSide(Side):
-    """The other side, through its /internal/cutover/ endpoints (shared token)."""
+    """The other side, through its /internal/cutover/ endpoints; every failure is a PeerError."""
 
-    def __init__(self, name: str, base_url: str, *, token: str, timeout: float = 120.0) -> None:
+    def __init__(self, name: str, client: InternalClient) -> None:
         self.name = name
-        self.base_url = base_url.rstrip("/")
-        self.token = token
-        self.timeout = timeout
-        headers = {TOKEN_HEADER: token} if token else {}
-        self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+        self.client = client
 
-    def _post(self, context: str, operation: str, body: dict[str, Any]) -> dict[str, Any]:
-        url = f"/internal/cutover/{context}/{operation}/"
-        try:
-            response = self._client.post(url, json=body)
-        except httpx.HTTPError as exc:
-            raise SideError(
-                f"{self.name} at {self.base_url}{url} cannot be reached: {exc}"
-            ) from exc
-        if response.status_code != 200:
-            raise SideError(
-                f"{self.name} at {self.base_url}{url} answered {response.status_code}: "
-                f"{response.text[:500]}"
-            )
-        return response.json()
+    def _call(self, context: str, operation: str, body: dict[str, Any], read: Any) -> Any:
+        return self.client.call("cutover", f"{context}/{operation}/", body, read)
 
     def state(self, context: str, *, dead_letters: bool = False) -> SideState:
-        return SideState.from_dict(self._post(context, "state", {"dead_letters": dead_letters}))
+        return self._call(context, "state", {"dead_letters": dead_letters}, SideState.from_dict)
 
     def issued_versions(self, context: str) -> VersionMap:
-        return _version_map(self._post(context, "issued", {})["versions"])
+        return self._call(context, "issued", {}, lambda data: _version_map(data["versions"]))
 
     def applied_versions(
         self, context: str, ids: Mapping[str, Iterable[str]] | None = None
     ) -> VersionMap:
         body = {} if ids is None else {"ids": {label: list(keys) for label, keys in ids.items()}}
-        return _version_map(self._post(context, "applied", body)["versions"])
+        return self._call(context, "applied", body, lambda data: _version_map(data["versions"]))
 
     def fence(self, context: str, timeout: float) -> str:
-        return str(self._post(context, "fence", {"timeout": timeout})["fenced_by"])
+        return self._call(
+            context, "fence", {"timeout": timeout}, lambda data: str(data["fenced_by"])
+        )
 
     def prepare_writer(self, context: str, floors: Mapping[str, int]) -> dict[str, Any]:
-        return self._post(context, "prepare", {"floors": dict(floors)})
+        return self._call(context, "prepare", {"floors": dict(floors)}, dict)
 
     def sync_peer(self) -> SyncPeer:
-        return HttpPeer(self.base_url, token=self.token, timeout=self.timeout)
+        return HttpPeer(self.client.clone())
 
     def close(self) -> None:
-        self._client.close()
+        self.client.close()
 
 
 def _version_map(raw: Mapping[str, Any]) -> VersionMap:

@@ -6,9 +6,9 @@ from typing import Any
 
 from strangler.cutover.runs import CutoverError, open_side
 from strangler.cutover.selectors import versions_behind
-from strangler.cutover.sides import SideError
 from strangler.ownership.conf import ownership_settings
 from strangler.ownership.selectors import context_state, last_cutover
+from strangler.sync.internal_api import PeerError
 
 
 def context_status(
@@ -34,7 +34,7 @@ def context_status(
             side = open_side(name, context, peer_url=peer_url)
             sides[name] = side
             status["sides"].append(side.state(context, dead_letters=True).as_dict())
-        except (SideError, CutoverError) as exc:
+        except (PeerError, CutoverError) as exc:
             status["sides"].append({"name": name, "error": str(exc)})
     reader = next(name for name in spec.sides if name != state.writer)
     if versions and state.writer in sides and reader in sides:
@@ -42,7 +42,7 @@ def context_status(
             issued = sides[state.writer].issued_versions(context)
             behind = versions_behind(issued, sides[reader].applied_versions(context))
             status["reader_behind"] = sum(len(found) for found in behind.values())
-        except SideError as exc:
+        except PeerError as exc:
             status["reader_behind_error"] = str(exc)
     for side in sides.values():
         side.close()

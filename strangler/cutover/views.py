@@ -1,67 +1,27 @@
-"""/internal/cutover/: what the other side's cutover command asks this side, token-protected.
+"""/internal/cutover/: what the other side's cutover command asks this side.
 
-Same authentication as /internal/sync/ (X-Strangler-Token, STRANGLER_INTERNAL_TOKEN; refused
-without a token unless DEBUG is on).
+Served through strangler.sync.internal_api, like /internal/sync/: the shared token
+(STRANGLER_INTERNAL_TOKEN) and the protocol version are checked there.
 """
 
 from __future__ import annotations
 
-import hmac
-import json
-import logging
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
-from django.http import HttpRequest, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
-
 from strangler.cutover import selectors, services
 from strangler.cutover.sides import version_pairs
-from strangler.sync.conf import UnknownAggregate, sync_settings
-from strangler.sync.views import TOKEN_META_KEY
-
-logger = logging.getLogger(__name__)
-
-
-def _refusal(request: HttpRequest) -> JsonResponse | None:
-    token = sync_settings().internal_token
-    if not token:
-        if settings.DEBUG:
-            return None
-        return JsonResponse(
-            {"error": "STRANGLER_INTERNAL_TOKEN is not set on this side."}, status=403
-        )
-    given = request.META.get(TOKEN_META_KEY, "")
-    if not hmac.compare_digest(given.encode(), token.encode()):
-        logger.warning("internal cutover request with a wrong or missing token")
-        return JsonResponse({"error": "missing or wrong X-Strangler-Token."}, status=403)
-    return None
+from strangler.sync.conf import UnknownAggregate
+from strangler.sync.internal_api import internal_endpoint
 
 
 def _endpoint(handler: Callable[[str, dict[str, Any]], dict[str, Any]]) -> Callable[..., Any]:
-    @csrf_exempt
-    @require_POST
-    def view(request: HttpRequest, context: str) -> JsonResponse:
-        refusal = _refusal(request)
-        if refusal is not None:
-            return refusal
-        try:
-            body = json.loads(request.body or b"{}")
-            if not isinstance(body, dict):
-                raise ValueError("the body must be a JSON object")
-            return JsonResponse(handler(context, body))
-        except UnknownAggregate as exc:
-            return JsonResponse({"error": str(exc)}, status=404)
-        except services.FenceTimeout as exc:
-            return JsonResponse({"error": str(exc)}, status=409)
-        except (ValueError, TypeError) as exc:
-            return JsonResponse({"error": f"bad request: {exc}"}, status=400)
+    def answer(body: dict[str, Any], context: str) -> dict[str, Any]:
+        return handler(context, body)
 
-    view.__name__ = handler.__name__
-    view.__doc__ = handler.__doc__
-    return view
+    answer.__name__ = handler.__name__
+    answer.__doc__ = handler.__doc__
+    return internal_endpoint(answer, statuses={UnknownAggregate: 404, services.FenceTimeout: 409})
 
 
 def state(context: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import Any
-
-import httpx
 
 from strangler.sync.checksums import (
     Bounds,
@@ -17,12 +14,7 @@ from strangler.sync.checksums import (
     range_checksums,
 )
 from strangler.sync.conf import AggregateSpec
-
-TOKEN_HEADER = "X-Strangler-Token"
-
-
-class PeerError(RuntimeError):
-    """A peer could not answer (unreachable, refused the token, or does not know the aggregate)."""
+from strangler.sync.internal_api import InternalClient
 
 
 class SyncPeer(abc.ABC):
@@ -75,43 +67,42 @@ class LocalPeer(SyncPeer):
 
 
 class HttpPeer(SyncPeer):
-    """Another process's /internal/sync/ endpoint, authenticated by the shared token."""
+    """Another process's /internal/sync/ endpoints; every failure is a PeerError."""
 
-    def __init__(self, base_url: str, *, token: str, timeout: float = 60.0) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.name = self.base_url
-        headers = {TOKEN_HEADER: token} if token else {}
-        self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
-
-    def _post(self, spec: AggregateSpec, operation: str, body: dict[str, Any]) -> dict[str, Any]:
-        url = f"/internal/sync/{spec.context}/{spec.name}/{operation}/"
-        try:
-            response = self._client.post(url, json=body)
-        except httpx.HTTPError as exc:
-            raise PeerError(f"{self.base_url}{url}: cannot reach the peer: {exc}") from exc
-        if response.status_code != 200:
-            raise PeerError(
-                f"{self.base_url}{url} answered {response.status_code}: {response.text[:500]}"
-            )
-        return response.json()
+    def __init__(self, client: InternalClient) -> None:
+        self.client = client
+        self.name = client.base_url
 
     def describe(self, spec: AggregateSpec) -> Bounds:
-        data = self._post(spec, "describe", {})
-        return Bounds(data["signature"], int(data["count"]), data["min_key"], data["max_key"])
+        return self.client.call(
+            "sync",
+            f"{spec.context}/{spec.name}/describe/",
+            {},
+            lambda data: Bounds(
+                data["signature"], int(data["count"]), data["min_key"], data["max_key"]
+            ),
+        )
 
     def checksums(
         self, spec: AggregateSpec, segments: Sequence[Segment]
     ) -> tuple[list[list[RangeSum]], int]:
         body = {"segments": [[s.lo, s.hi, s.parts] for s in segments]}
-        data = self._post(spec, "checksums", body)
-        sums = [[RangeSum(int(c), int(s)) for c, s in seg] for seg in data["segments"]]
-        return sums, int(data["rows_hashed"])
+
+        def read(data: dict) -> tuple[list[list[RangeSum]], int]:
+            sums = [[RangeSum(int(c), int(s)) for c, s in seg] for seg in data["segments"]]
+            return sums, int(data["rows_hashed"])
+
+        return self.client.call("sync", f"{spec.context}/{spec.name}/checksums/", body, read)
 
     def rows(
         self, spec: AggregateSpec, ranges: Sequence[tuple[int, int]]
     ) -> dict[int, dict[str, str | None]]:
-        data = self._post(spec, "rows", {"ranges": [list(r) for r in ranges]})
-        return {int(key): values for key, values in data["rows"].items()}
+        return self.client.call(
+            "sync",
+            f"{spec.context}/{spec.name}/rows/",
+            {"ranges": [list(r) for r in ranges]},
+            lambda data: {int(key): values for key, values in data["rows"].items()},
+        )
 
     def close(self) -> None:
-        self._client.close()
+        self.client.close()

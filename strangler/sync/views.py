@@ -1,29 +1,18 @@
 """Internal endpoints reconcile reads on each side: bounds, range checksums, canonical rows.
 
-They are mounted under /internal/sync/ and answer only requests carrying the shared token
-(STRANGLER_INTERNAL_TOKEN, compared in constant time); with no token configured they refuse
-everything unless DEBUG is on.
+They are mounted under /internal/sync/ and served through strangler.sync.internal_api: the shared
+token (STRANGLER_INTERNAL_TOKEN) and the protocol version are checked there.
 """
 
 from __future__ import annotations
 
-import hmac
-import json
-import logging
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
-from django.http import HttpRequest, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
-
 from strangler.sync.checksums import Segment, canonical_rows, describe_aggregate, range_checksums
 from strangler.sync.conf import AggregateSpec, UnknownAggregate, sync_settings
+from strangler.sync.internal_api import internal_endpoint
 
-logger = logging.getLogger(__name__)
-
-TOKEN_META_KEY = "HTTP_X_STRANGLER_TOKEN"
 MAX_SEGMENTS = 10_000
 MAX_PARTS = 1024
 MAX_RANGES = 10_000
@@ -34,48 +23,15 @@ class BadSyncRequest(ValueError):
     """The request body is not what the endpoint expects."""
 
 
-def _error(status: int, message: str) -> JsonResponse:
-    return JsonResponse({"error": message}, status=status)
-
-
-def _authorised(request: HttpRequest) -> JsonResponse | None:
-    """None when the request may proceed, else the refusal to send."""
-    token = sync_settings().internal_token
-    given = request.META.get(TOKEN_META_KEY, "")
-    if not token:
-        if settings.DEBUG:
-            return None
-        return _error(403, "STRANGLER_INTERNAL_TOKEN is not set on this side; refusing.")
-    if not hmac.compare_digest(given.encode(), token.encode()):
-        logger.warning("internal sync request with a wrong or missing token", extra={})
-        return _error(403, "missing or wrong X-Strangler-Token.")
-    return None
-
-
 def _endpoint(
     handler: Callable[[AggregateSpec, dict[str, Any]], dict[str, Any]],
-) -> Callable[..., JsonResponse]:
-    @csrf_exempt
-    @require_POST
-    def view(request: HttpRequest, context: str, aggregate: str) -> JsonResponse:
-        refusal = _authorised(request)
-        if refusal is not None:
-            return refusal
-        try:
-            spec = sync_settings().aggregate(context, aggregate)
-        except UnknownAggregate as exc:
-            return _error(404, str(exc))
-        try:
-            body = json.loads(request.body or b"{}")
-            if not isinstance(body, dict):
-                raise BadSyncRequest("the body must be a JSON object")
-            return JsonResponse(handler(spec, body))
-        except (ValueError, TypeError) as exc:
-            return _error(400, f"bad request: {exc}")
+) -> Callable[..., Any]:
+    def answer(body: dict[str, Any], context: str, aggregate: str) -> dict[str, Any]:
+        return handler(sync_settings().aggregate(context, aggregate), body)
 
-    view.__name__ = handler.__name__
-    view.__doc__ = handler.__doc__
-    return view
+    answer.__name__ = handler.__name__
+    answer.__doc__ = handler.__doc__
+    return internal_endpoint(answer, statuses={UnknownAggregate: 404})
 
 
 def _int_pair(item: Any, what: str) -> tuple[int, int]:

@@ -11,6 +11,7 @@ from strangler.sync import checksums
 from strangler.sync.canonical import canonical_text, render_value, row_hash
 from strangler.sync.checksums import Segment, canonical_rows, describe_aggregate, range_checksums
 from strangler.sync.conf import sync_settings
+from strangler.sync.internal_api import PROTOCOL_VERSION
 
 
 def product_spec():  # type: ignore[no-untyped-def]
@@ -64,19 +65,16 @@ def test_describe_reports_bounds_count_and_signature(legacy_products):
 
 
 URL = "/internal/sync/catalog/product/"
+SPEAKS = {"HTTP_X_STRANGLER_PROTOCOL": str(PROTOCOL_VERSION), "content_type": "application/json"}
 
 
 def test_endpoints_refuse_a_wrong_or_missing_token(client, legacy_products, monkeypatch):
     monkeypatch.setenv("STRANGLER_INTERNAL_TOKEN", "s3cret")
     legacy_products(3)
-    assert client.post(URL + "describe/", content_type="application/json").status_code == 403
-    wrong = client.post(
-        URL + "describe/", content_type="application/json", HTTP_X_STRANGLER_TOKEN="nope"
-    )
+    assert client.post(URL + "describe/", **SPEAKS).status_code == 403
+    wrong = client.post(URL + "describe/", **SPEAKS, HTTP_X_STRANGLER_TOKEN="nope")
     assert wrong.status_code == 403
-    right = client.post(
-        URL + "describe/", content_type="application/json", HTTP_X_STRANGLER_TOKEN="s3cret"
-    )
+    right = client.post(URL + "describe/", **SPEAKS, HTTP_X_STRANGLER_TOKEN="s3cret")
     assert right.status_code == 200
     assert right.json()["count"] == 3
 
@@ -84,7 +82,7 @@ def test_endpoints_refuse_a_wrong_or_missing_token(client, legacy_products, monk
 @override_settings(DEBUG=False)
 def test_endpoints_refuse_everything_without_a_token_outside_debug(client, db, monkeypatch):
     monkeypatch.delenv("STRANGLER_INTERNAL_TOKEN", raising=False)
-    response = client.post(URL + "describe/", content_type="application/json")
+    response = client.post(URL + "describe/", **SPEAKS)
     assert response.status_code == 403
     assert "STRANGLER_INTERNAL_TOKEN" in response.json()["error"]
 
@@ -92,7 +90,7 @@ def test_endpoints_refuse_everything_without_a_token_outside_debug(client, db, m
 def test_endpoints_answer_checksums_and_rows(client, legacy_products, monkeypatch):
     monkeypatch.setenv("STRANGLER_INTERNAL_TOKEN", "s3cret")
     legacy_products(40)
-    headers = {"HTTP_X_STRANGLER_TOKEN": "s3cret", "content_type": "application/json"}
+    headers = {**SPEAKS, "HTTP_X_STRANGLER_TOKEN": "s3cret"}
     sums = client.post(URL + "checksums/", {"segments": [[1, 41, 4]]}, **headers).json()
     assert [count for count, _ in sums["segments"][0]] == [10, 10, 10, 10]
     assert sums["rows_hashed"] == 40
@@ -102,7 +100,7 @@ def test_endpoints_answer_checksums_and_rows(client, legacy_products, monkeypatc
 
 def test_endpoints_explain_bad_requests(client, db, monkeypatch):
     monkeypatch.setenv("STRANGLER_INTERNAL_TOKEN", "s3cret")
-    headers = {"HTTP_X_STRANGLER_TOKEN": "s3cret", "content_type": "application/json"}
+    headers = {**SPEAKS, "HTTP_X_STRANGLER_TOKEN": "s3cret"}
     bad = client.post(URL + "checksums/", {"segments": [[9, 3, 4]]}, **headers)
     assert bad.status_code == 400 and "empty" in bad.json()["error"]
     unknown = client.post("/internal/sync/catalog/widget/describe/", {}, **headers)

@@ -8,9 +8,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from strangler.cutover.runs import STEPS, Cutover, CutoverError
-from strangler.cutover.sides import SideError
 from strangler.ownership.conf import OwnershipConfigurationError
 from strangler.sync.conf import SyncConfigurationError
+from strangler.sync.internal_api import PeerError
 
 
 class Command(BaseCommand):
@@ -77,7 +77,7 @@ class Command(BaseCommand):
                 echo("dry run: nothing was changed.")
                 return
             result = cutover.execute()
-        except (CutoverError, SideError) as exc:
+        except (CutoverError, PeerError) as exc:
             raise CommandError(str(exc)) from exc
         finally:
             cutover.close()

@@ -10,7 +10,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from strangler.sync.arguments import aggregates_named, confirm
 from strangler.sync.conf import SyncConfigurationError, sync_settings
-from strangler.sync.peers import HttpPeer, LocalPeer, PeerError, SyncPeer
+from strangler.sync.internal_api import InternalClient, PeerError
+from strangler.sync.peers import HttpPeer, LocalPeer, SyncPeer
 from strangler.sync.reconcile import (
     AggregateReport,
     ReconcileError,
@@ -66,8 +67,9 @@ class Command(BaseCommand):
                 f"no target for {context}: pass --target http://host:port of the other side, or "
                 f"set STRANGLER_SYNC['PEERS'][{context!r}]."
             )
-        source = self._peer(options["source"], conf.internal_token, conf.peer_timeout)
-        target = self._peer(target_url, conf.internal_token, conf.peer_timeout)
+        target_setting = "--target" if options["target_url"] else None
+        source = self._peer(options["source"], context, "--source")
+        target = self._peer(target_url, context, target_setting)
         if options["repair"] and not isinstance(source, LocalPeer):
             raise CommandError(
                 "--repair records events on the writer: run it there, with --source local."
@@ -113,12 +115,15 @@ class Command(BaseCommand):
         if drift:
             sys.exit(1)
 
-    def _peer(self, where: str, token: str, timeout: float) -> SyncPeer:
+    def _peer(self, where: str, context: str, configured_by: str | None) -> SyncPeer:
+        """The local database, or the side at a base URL (`configured_by` names where it came from;
+        None: STRANGLER_SYNC['PEERS'])."""
         if where == "local":
             return LocalPeer()
         if not where.startswith(("http://", "https://")):
             raise CommandError(f"{where!r} is neither 'local' nor an http(s):// base URL.")
-        return HttpPeer(where, token=token, timeout=timeout)
+        client = InternalClient.from_settings(where, context=context, configured_by=configured_by)
+        return HttpPeer(client)
 
     def _level_printer(self):  # type: ignore[no-untyped-def]
         def on_level(report: AggregateReport, differing: int) -> None:
