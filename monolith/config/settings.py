@@ -17,6 +17,7 @@ from strangler.environment import (
 )
 from strangler.observability.logging import logging_config
 from strangler.settings_blocks import (
+    celery_settings,
     gateway_hop_settings,
     production_security_settings,
     rest_framework_settings,
@@ -180,7 +181,11 @@ STRANGLER_SYNC = {
         else {}
     ),
 }
-CELERY_BROKER_URL = BROKER_URL
+# Celery (docs/howto/run-with-celery.md): the kit's tasks on a queue of their own
+# (STRANGLER_CELERY_QUEUE); with STRANGLER_RUN_MODE=celery, beat schedules the relay.
+globals().update(
+    celery_settings(service_name=STRANGLER_SERVICE_NAME, broker_url=BROKER_URL, var_dir=VAR_DIR)
+)
 CELERY_TASK_ALWAYS_EAGER = False
 
 # JSON lines (with correlation ids) unless LOG_FORMAT=text; text by default while DEBUG is on.

@@ -21,6 +21,7 @@ from strangler.environment import (
 )
 from strangler.observability.logging import logging_config
 from strangler.settings_blocks import (
+    celery_settings,
     gateway_hop_settings,
     production_security_settings,
     rest_framework_settings,
@@ -109,7 +110,11 @@ STRANGLER_OWNERSHIP = {
     "CONTEXTS": {"catalog": {"service": STRANGLER_SERVICE_NAME, "default_writer": "monolith"}},
 }
 BROKER_URL = broker_url_from_env()
-CELERY_BROKER_URL = BROKER_URL
+# Celery (docs/howto/run-with-celery.md): the kit's tasks on a queue of their own
+# (STRANGLER_CELERY_QUEUE); with STRANGLER_RUN_MODE=celery, beat schedules the relay.
+globals().update(
+    celery_settings(service_name=STRANGLER_SERVICE_NAME, broker_url=BROKER_URL, var_dir=VAR_DIR)
+)
 
 # STRANGLER_EXCHANGE / STRANGLER_BROKER_FOLDER: an exchange (or folder) of its own per stack.
 STRANGLER_TRANSPORT = transport_from_env()
