@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from strangler.seams.discovery import display_path
+
 RELATION_KINDS = ("foreign_key", "one_to_one", "many_to_many")
 EDGE_KINDS = (*RELATION_KINDS, "orm", "signal", "import")
 
@@ -142,6 +144,7 @@ class ModelInfo:
     fields: frozenset[str]  # concrete non-relation field names
     lookups: Mapping[str, Relation]  # query names (filter, select_related paths)
     accessors: Mapping[str, Relation]  # attribute names (prefetch paths, instance attributes)
+    db_table: str = ""
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,24 @@ class ModelGraph:
             if inside and (best is None or len(package) > best[0]):
                 best = (len(package), label)
         return best[1] if best else None
+
+    def nested_app_paths(self, app: str) -> list[Path]:
+        """Folders of the installed apps that lie inside `app`'s folder (their files are theirs)."""
+        outer = self.app_paths[app].resolve()
+        return [
+            path
+            for label, path in self.app_paths.items()
+            if label != app and path.resolve() != outer and path.resolve().is_relative_to(outer)
+        ]
+
+    def app_files(self, app: str, skip_dirs: Sequence[str]) -> list[Path]:
+        """The Python files of `app` itself: a file of a nested app belongs to that app only."""
+        nested = [path.resolve() for path in self.nested_app_paths(app)]
+        return [
+            file
+            for file in source_files(self.app_paths[app], skip_dirs)
+            if not any(file.resolve().is_relative_to(path) for path in nested)
+        ]
 
 
 def model_graph_from_registry(app_configs: Iterable[Any]) -> ModelGraph:
@@ -258,6 +279,7 @@ def _model_info(model: Any) -> tuple[ModelInfo, list[ForwardRelation]]:
         ),
         lookups=lookups,
         accessors=accessors,
+        db_table=opts.db_table,
     )
     return info, declared
 
@@ -336,7 +358,7 @@ def source_edges(
     edges: list[Edge] = []
     for app in apps:
         app_path = graph.app_paths[app]
-        for file in source_files(app_path, skip_dirs):
+        for file in graph.app_files(app, skip_dirs):
             module = module_name(graph.app_packages[app], app_path, file)
             tree = _parse(file)
             scanner = ModuleScanner(graph, apps, app, module, display_path(str(file), root))
@@ -349,14 +371,6 @@ def _parse(path: Path) -> ast.Module:
         return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except (OSError, SyntaxError, UnicodeDecodeError) as exc:
         raise SeamsError(f"cannot read {path}: {exc}") from exc
-
-
-def display_path(file: str, root: Path) -> str:
-    """`file` relative to `root` when it lies under it, else as given."""
-    try:
-        return Path(file).resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return file
 
 
 @dataclass(frozen=True)
@@ -385,17 +399,21 @@ class ModuleScanner:
     # -- entry point
 
     def scan(self, tree: ast.Module, *, is_package: bool) -> list[Edge]:
+        self.bind_symbols(tree, is_package=is_package)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                self._import_edges(node)
+        self._scan_scope(tree.body, {})
+        return self.edges
+
+    def bind_symbols(self, tree: ast.Module, *, is_package: bool) -> None:
+        """Learn what each imported name and module-level class refers to (dotted paths)."""
         self.package = self.module if is_package else self.module.rpartition(".")[0]
         for node in ast.walk(tree):
             if isinstance(node, ast.Import | ast.ImportFrom):
                 self._bind_import(node)
             elif isinstance(node, ast.ClassDef):
                 self.symbols.setdefault(node.name, f"{self.module}.{node.name}")
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import | ast.ImportFrom):
-                self._import_edges(node)
-        self._scan_scope(tree.body, {})
-        return self.edges
 
     # -- imports
 

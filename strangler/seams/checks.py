@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.checks import Error, register
 
 from strangler.seams.conf import DEFAULT_WEIGHTS, DEFAULTS
+from strangler.seams.discovery import unknown_names
 
 
 @register()
@@ -24,17 +25,19 @@ def check_seams_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
         )
         for key in sorted(set(configured) - set(DEFAULTS))
     ]
-    labels = {config.label for config in apps.get_app_configs()}
+    configs = list(apps.get_app_configs())
+    labels = {config.label for config in configs}
     named = list(configured.get("APPS") or []) + list(configured.get("IGNORE") or [])
-    for label in named:
-        if label not in labels:
-            errors.append(
-                Error(
-                    f"STRANGLER_SEAMS names app {label!r}, which is not installed.",
-                    hint=f"Installed app labels: {', '.join(sorted(labels))}.",
-                    id="seams.E003",
-                )
+    unknown = [label for label in named if label not in labels]
+    unknown += unknown_names(configs, list(configured.get("INCLUDE") or []))
+    for label in unknown:
+        errors.append(
+            Error(
+                f"STRANGLER_SEAMS names app {label!r}, which is not installed.",
+                hint=f"Installed app labels: {', '.join(sorted(labels))}.",
+                id="seams.E003",
             )
+        )
     for kind, weight in dict(configured.get("WEIGHTS") or {}).items():
         if kind not in DEFAULT_WEIGHTS:
             errors.append(

@@ -20,9 +20,13 @@ DEFAULT_WEIGHTS = {
 }
 
 DEFAULTS = {
-    # App labels to analyse; None means every installed app whose package lies under the
-    # top-level package of the settings module (the project's own apps).
+    # App labels to analyse; None means the project's own apps (read from the app registry: apps
+    # whose code lies under BASE_DIR outside site-packages, or under the settings module's
+    # top-level package; never Django's or the kit's) plus INCLUDE.
     "APPS": None,
+    # Installed third-party apps analysed as well, by label or package ("oscar" brings every app
+    # nested in the oscar package).
+    "INCLUDE": [],
     # App labels never analysed (shared kernels, admin helpers...).
     "IGNORE": [],
     # Per-kind edge weights, merged over DEFAULT_WEIGHTS.
@@ -35,6 +39,7 @@ DEFAULTS = {
 @dataclass(frozen=True)
 class SeamsSettings:
     apps: tuple[str, ...] | None
+    include: tuple[str, ...]
     ignore: tuple[str, ...]
     weights: dict[str, int]
     skip_dirs: tuple[str, ...]
@@ -46,6 +51,7 @@ def seams_settings() -> SeamsSettings:
     apps = values["APPS"]
     return SeamsSettings(
         apps=None if apps is None else tuple(apps),
+        include=tuple(values["INCLUDE"]),
         ignore=tuple(values["IGNORE"]),
         weights={**DEFAULT_WEIGHTS, **dict(values["WEIGHTS"])},
         skip_dirs=tuple(values["SKIP_DIRS"]),

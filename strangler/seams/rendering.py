@@ -1,4 +1,5 @@
-"""Render a seams report: a text table, JSON, a Mermaid or Graphviz diagram, PNG/SVG via `dot`."""
+"""Render a seams report (a text table, JSON, a Mermaid or Graphviz diagram, PNG/SVG via `dot`)
+and a bypass report (a text table, JSON)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 from collections import Counter
 
 from strangler.seams.analysis import EDGE_KINDS, SeamsReport
+from strangler.seams.bypass import BypassReport
 
 KIND_LABELS = {
     "foreign_key": "FK",
@@ -134,3 +136,27 @@ def render_image(dot_source: str, image_format: str) -> bytes:
     if result.returncode != 0:
         raise RenderError(f"dot failed: {result.stderr.decode(errors='replace').strip()}")
     return result.stdout
+
+
+def render_bypass_table(report: BypassReport) -> str:
+    """Every write that bypasses the outbox, by file and line, then what was read and left out."""
+    count = len(report.bypasses)
+    lines = [f"Writes that bypass the outbox ({count})"]
+    if report.bypasses:
+        lines.append("")
+        rows = [(f"{b.file}:{b.line}", b.kind, b.model, b.detail) for b in report.bypasses]
+        lines.extend(_table(("where", "kind", "model", "what"), rows))
+        kinds = Counter(b.kind for b in report.bypasses)
+        lines.append("")
+        lines.append("by kind: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
+    lines.append("")
+    lines.append(
+        f"Read {report.files} file(s); tracked models: {', '.join(report.tracked) or 'none'}."
+    )
+    if report.skipped:
+        lines.append(f"Inbox handlers left out: {', '.join(report.skipped)}.")
+    return "\n".join(lines) + "\n"
+
+
+def render_bypass_json(report: BypassReport) -> str:
+    return json.dumps(report.to_dict(), indent=2) + "\n"
