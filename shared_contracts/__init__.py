@@ -1,1 +1,10 @@
-"""The published language between the monolith and its services: envelope, event types, schemas."""
+"""The shop's published language: event declarations, schemas, upcasters, released versions.
+
+Plain data and functions, registered with strangler-kit by `STRANGLER_CONTRACTS["PACKAGES"]`
+exactly as a team registers its own contract package. It imports nothing of the kit.
+"""
+
+from shared_contracts.events import EVENTS
+from shared_contracts.upcasters import UPCASTERS
+
+__all__ = ["EVENTS", "UPCASTERS"]

@@ -9,11 +9,14 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("STRANGLER_VAR_DIR", REPO_ROOT / "var"))
-
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+
+
+def var_dir_from_env(base_dir: Path) -> Path:
+    """STRANGLER_VAR_DIR, defaulting to BASE_DIR/var: the embedded databases and broker files."""
+    raw = os.environ.get("STRANGLER_VAR_DIR")
+    return Path(raw) if raw else Path(base_dir) / "var"
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -47,12 +50,13 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name}={raw!r} is not an integer.") from exc
 
 
-def database_from_env(name: str, sqlite_file: str) -> dict[str, Any]:
-    """A DATABASES entry from a URL variable, defaulting to a SQLite file under var/."""
+def database_from_env(name: str, sqlite_path: Path) -> dict[str, Any]:
+    """A DATABASES entry from a URL variable, defaulting to the SQLite file `sqlite_path`."""
     url = os.environ.get(name)
     if not url:
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{VAR_DIR / sqlite_file}"
+        sqlite_path = Path(sqlite_path)
+        sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{sqlite_path}"
     config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # WAL lets the relay and consumers read while the web process writes. IMMEDIATE takes the
@@ -68,7 +72,7 @@ def database_from_env(name: str, sqlite_file: str) -> dict[str, Any]:
 
 
 def broker_url_from_env() -> str:
-    """BROKER_URL, defaulting to kombu's filesystem transport: no server, files in var/."""
+    """BROKER_URL, defaulting to kombu's filesystem transport: no server, files in the var dir."""
     return os.environ.get("BROKER_URL") or "filesystem://"
 
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.utils.dateparse import parse_datetime
 
 from monolith.catalog.models import Category, Product
-from shared_contracts.envelope import Envelope
+from strangler.contracts.envelope import Envelope
 from strangler.db import upsert_rows
 from strangler.inbox.handlers import batch_handler, newest_per_key
 from strangler.ownership.echo import foreign_events_only

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from strangler.environment import (
-    REPO_ROOT,
-    VAR_DIR,
     broker_url_from_env,
     database_from_env,
     env_bool,
@@ -14,6 +13,7 @@ from strangler.environment import (
     env_list,
     secret_key_from_env,
     transport_from_env,
+    var_dir_from_env,
 )
 from strangler.observability.logging import logging_config
 from strangler.settings_blocks import (
@@ -24,7 +24,9 @@ from strangler.settings_blocks import (
     spectacular_settings,
 )
 
-BASE_DIR = REPO_ROOT
+# The repository root: the shop runs from the source tree (manage.py, docs/, var/).
+BASE_DIR = Path(__file__).resolve().parents[2]
+VAR_DIR = var_dir_from_env(BASE_DIR)
 DEBUG = env_bool("DEBUG", default=True)
 SECRET_KEY = secret_key_from_env(DEBUG)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
@@ -86,9 +88,9 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": database_from_env("DATABASE_URL", "monolith.sqlite3"),
+    "default": database_from_env("DATABASE_URL", VAR_DIR / "monolith.sqlite3"),
     # Shared with every service and the gateway: who writes each context (strangler.ownership).
-    "control": database_from_env("STRANGLER_CONTROL_DATABASE_URL", "control.sqlite3"),
+    "control": database_from_env("STRANGLER_CONTROL_DATABASE_URL", VAR_DIR / "control.sqlite3"),
 }
 DATABASE_ROUTERS = ["strangler.ownership.router.ControlDatabaseRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -116,6 +118,13 @@ SPECTACULAR_SETTINGS = spectacular_settings(
 
 # strangler-kit
 STRANGLER_SERVICE_NAME = "monolith"
+STRANGLER_VAR_DIR = VAR_DIR
+# The shop's published language (shared_contracts/: EVENTS, UPCASTERS, schemas, released.json);
+# check_contracts and generate_asyncapi work on it, and its reference pages live in docs/.
+STRANGLER_CONTRACTS = {
+    "PACKAGES": ["shared_contracts"],
+    "DOCS_DIR": BASE_DIR / "docs" / "reference",
+}
 BROKER_URL = broker_url_from_env()
 STRANGLER_TRANSPORT = transport_from_env()
 # Reverse sync: once a context is cut over to its service, the monolith consumes the service's

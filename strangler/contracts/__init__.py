@@ -1,1 +1,1 @@
-"""Contract checks and generated reference documents of the published language, as a Django app."""
+"""Event contracts: CloudEvents envelope, schema registry, compatibility, upcasting, AsyncAPI."""

@@ -7,9 +7,9 @@ from typing import Any
 
 import yaml
 
-from shared_contracts.catalog import CATALOG, EventKind, EventSpec
-from shared_contracts.envelope import EXTENSIONS, JSON_CONTENT_TYPE
-from shared_contracts.registry import SchemaRegistry
+from strangler.contracts.declarations import EventKind, EventSpec
+from strangler.contracts.envelope import EXTENSIONS, JSON_CONTENT_TYPE
+from strangler.contracts.registry import SchemaRegistry
 
 ASYNCAPI_VERSION = "3.0.0"
 DOCUMENT_VERSION = "1.0.0"
@@ -18,14 +18,14 @@ DEFAULT_EXCHANGE = "strangler.events"
 SCHEMA_FORMAT = "application/schema+json;version=draft-2020-12"
 AMQP_BINDING_VERSION = "0.3.0"
 HEADER_COMMENT = (
-    "# Generated from shared_contracts (catalog.py and schemas/) by\n"
+    "# Generated from the project's contract packages (EVENTS and schemas/) by\n"
     "#   python manage.py generate_asyncapi\n"
-    "# Do not edit: tests/contracts fail when this file is not current.\n"
+    "# Do not edit: `python manage.py check_contracts` fails when this file is not current.\n"
 )
 
 _HEADER_DESCRIPTIONS = {
     "ce-id": "Event id (UUID); consumers deduplicate on it.",
-    "ce-source": "The producing service, e.g. monolith or catalog-service.",
+    "ce-source": "The producing service (its STRANGLER_SERVICE_NAME).",
     "ce-specversion": "CloudEvents specification version.",
     "ce-type": "Event type, <context>.<aggregate>.<verb>; also the routing key.",
     "ce-time": "When it happened, RFC 3339 in UTC.",
@@ -69,7 +69,7 @@ def _headers_schema() -> dict[str, Any]:
 
 def build_asyncapi(
     registry: SchemaRegistry,
-    specs: Iterable[EventSpec] = CATALOG,
+    specs: Iterable[EventSpec],
     *,
     exchange: str = DEFAULT_EXCHANGE,
 ) -> dict[str, Any]:
@@ -168,10 +168,10 @@ def build_asyncapi(
             "title": "strangler-kit integration events",
             "version": DOCUMENT_VERSION,
             "description": (
-                "The published language between the monolith and its extracted services: "
+                "The published language between a monolith and its extracted services: "
                 "CloudEvents 1.0 in the RabbitMQ binding's binary mode, with JSON data validated "
-                "against one JSON Schema per event type and version. See "
-                "docs/reference/events.md."
+                "against one JSON Schema per event type and version. See events.md beside "
+                "this document."
             ),
             "tags": [{"name": context} for context in sorted({s.context for s in specs})]
             + [{"name": str(kind)} for kind in EventKind],
@@ -197,7 +197,7 @@ def _kind_text(kind: EventKind) -> str:
 
 def render_asyncapi(
     registry: SchemaRegistry,
-    specs: Iterable[EventSpec] = CATALOG,
+    specs: Iterable[EventSpec],
     *,
     exchange: str = DEFAULT_EXCHANGE,
 ) -> str:

@@ -20,14 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared_contracts.registry import (
+from strangler.contracts.registry import (
     ContractError,
     SchemaRegistry,
     load_schema_file,
     schema_file,
 )
 
-RELEASED_FILE = Path(__file__).resolve().parent / "released.json"
 RECORD_FORMAT = 1
 
 # Keywords that describe but never decide whether a payload is valid.
@@ -458,7 +457,7 @@ def check_contracts(
                 "no-schema",
                 event_type,
                 None,
-                f"listed in the catalog but has no schema files in {registry.schema_dir}",
+                f"declared in EVENTS but has no schema files in {registry.schema_dir}",
             )
         for event_type in sorted(set(on_disk) - listed):
             add(
@@ -466,7 +465,7 @@ def check_contracts(
                 "not-in-catalog",
                 event_type,
                 None,
-                "has schema files but is not listed in shared_contracts/catalog.py",
+                "has schema files but is not declared in its contract package's EVENTS",
             )
 
     for event_type in on_disk:
@@ -508,7 +507,7 @@ def check_contracts(
                     "missing-upcaster",
                     event_type,
                     version,
-                    f"no upcaster from v{version - 1}; add one to shared_contracts/upcasters.py so "
+                    f"no upcaster from v{version - 1}; add one to the package's UPCASTERS so "
                     f"consumers can read v{version - 1} events",
                 )
 

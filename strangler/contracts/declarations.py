@@ -1,13 +1,15 @@
-"""The event catalog: every event type of the published language, its kind, owner and meaning."""
+"""Event declarations: each event type's kind, producer and meaning, as a project declares them."""
 
 from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 # <context>.<aggregate>.<verb>, lower-case words: it is also the RabbitMQ routing key.
 EVENT_TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+DECLARATION_KEYS = frozenset({"type", "kind", "producer", "subject", "description"})
 
 
 class EventKind(enum.StrEnum):
@@ -17,8 +19,12 @@ class EventKind(enum.StrEnum):
     DOMAIN = "domain"
 
 
+class InvalidDeclaration(ValueError):
+    """An entry of a contract package's EVENTS is not a valid event declaration."""
+
+
 class UnknownCatalogEntry(LookupError):
-    """The catalog lists no such event type."""
+    """No contract package declares this event type."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +34,7 @@ class EventSpec:
     `producer` is the bounded context that owns the aggregate and alone writes it: the
     monolith's app of that name until cutover, the extracted service after it. `subject` says
     what the CloudEvents `subject` attribute carries (the aggregate id the ordering is per).
+    `package` is the contract package that declares it.
     """
 
     type: str
@@ -35,10 +42,45 @@ class EventSpec:
     producer: str
     description: str
     subject: str
+    package: str = ""
 
     def __post_init__(self) -> None:
         if not EVENT_TYPE_PATTERN.match(self.type):
-            raise ValueError(f"event type {self.type!r} is not <context>.<aggregate>.<verb>")
+            raise InvalidDeclaration(
+                f"event type {self.type!r} is not <context>.<aggregate>.<verb> "
+                "(lower-case words separated by dots)"
+            )
+
+    @classmethod
+    def from_declaration(cls, entry: Mapping[str, str], package: str) -> EventSpec:
+        """An EventSpec from one plain-data entry of a contract package's EVENTS."""
+        if not isinstance(entry, Mapping):
+            raise InvalidDeclaration(f"{package}.EVENTS: {entry!r} is not a mapping")
+        name = entry.get("type", "?")
+        missing = sorted(DECLARATION_KEYS - {"description"} - set(entry))
+        unknown = sorted(set(entry) - DECLARATION_KEYS)
+        if missing or unknown:
+            problems = [f"missing {', '.join(missing)}"] if missing else []
+            problems += [f"unknown key(s) {', '.join(unknown)}"] if unknown else []
+            raise InvalidDeclaration(
+                f"{package}.EVENTS entry {name!r}: {'; '.join(problems)} "
+                f"(an entry has {', '.join(sorted(DECLARATION_KEYS))})"
+            )
+        try:
+            kind = EventKind(entry["kind"])
+        except ValueError:
+            raise InvalidDeclaration(
+                f"{package}.EVENTS entry {name!r}: kind {entry['kind']!r} is not one of "
+                f"{', '.join(k.value for k in EventKind)}"
+            ) from None
+        return cls(
+            type=entry["type"],
+            kind=kind,
+            producer=entry["producer"],
+            description=entry.get("description", ""),
+            subject=entry["subject"],
+            package=package,
+        )
 
     @property
     def context(self) -> str:
@@ -61,114 +103,43 @@ class EventSpec:
         return self.type.split(".")[2]
 
 
-_S = EventKind.STATE_TRANSFER
-_D = EventKind.DOMAIN
+class EventCatalog:
+    """Every declared event type of a project, by type; a type may be declared only once."""
 
-CATALOG: tuple[EventSpec, ...] = (
-    EventSpec(
-        "catalog.category.upserted",
-        _S,
-        "catalog",
-        "Full snapshot of a category after it was created or changed.",
-        "category id",
-    ),
-    EventSpec(
-        "catalog.category.deleted",
-        _S,
-        "catalog",
-        "A category was deleted; readers drop their copy.",
-        "category id",
-    ),
-    EventSpec(
-        "catalog.product.upserted",
-        _S,
-        "catalog",
-        "Full snapshot of a product (price, currency, category, active flag) after any change.",
-        "product id",
-    ),
-    EventSpec(
-        "catalog.product.deleted",
-        _S,
-        "catalog",
-        "A product was deleted; readers drop their copy.",
-        "product id",
-    ),
-    EventSpec(
-        "customers.customer.upserted",
-        _S,
-        "customers",
-        "Full snapshot of a customer with all addresses after any change.",
-        "customer id",
-    ),
-    EventSpec(
-        "customers.customer.deleted",
-        _S,
-        "customers",
-        "A customer and their addresses were deleted; readers drop their copy.",
-        "customer id",
-    ),
-    EventSpec(
-        "inventory.stock.upserted",
-        _S,
-        "inventory",
-        "Full snapshot of the stock of one SKU (on hand, reserved, available) after any change.",
-        "stock item id",
-    ),
-    EventSpec(
-        "inventory.stock.reserved",
-        _D,
-        "inventory",
-        "Units of a SKU were reserved for an order.",
-        "stock item id",
-    ),
-    EventSpec(
-        "inventory.stock.released",
-        _D,
-        "inventory",
-        "Units reserved for an order were given back because the order was cancelled.",
-        "stock item id",
-    ),
-    EventSpec(
-        "orders.order.upserted",
-        _S,
-        "orders",
-        "Full snapshot of an order with its lines and status after any change.",
-        "order id",
-    ),
-    EventSpec(
-        "orders.order.placed",
-        _D,
-        "orders",
-        "A customer placed an order: what was bought, at which prices, for what total.",
-        "order id",
-    ),
-    EventSpec(
-        "orders.order.cancelled",
-        _D,
-        "orders",
-        "An order was cancelled (with the status it had and why); its stock is released.",
-        "order id",
-    ),
-)
+    def __init__(self, specs: Iterable[EventSpec] = ()) -> None:
+        self._by_type: dict[str, EventSpec] = {}
+        for spec in specs:
+            earlier = self._by_type.get(spec.type)
+            if earlier is not None:
+                raise InvalidDeclaration(
+                    f"event type {spec.type!r} is declared twice ({earlier.package or '?'} and "
+                    f"{spec.package or '?'}); each type belongs to one contract package"
+                )
+            self._by_type[spec.type] = spec
 
-_BY_TYPE = {spec.type: spec for spec in CATALOG}
+    def __iter__(self) -> Iterator[EventSpec]:
+        return iter(sorted(self._by_type.values(), key=lambda s: s.type))
 
+    def __len__(self) -> int:
+        return len(self._by_type)
 
-def event_spec(event_type: str) -> EventSpec:
-    """The catalog entry of one event type."""
-    try:
-        return _BY_TYPE[event_type]
-    except KeyError:
-        raise UnknownCatalogEntry(
-            f"event type {event_type!r} is not in shared_contracts/catalog.py"
-        ) from None
+    def __contains__(self, event_type: object) -> bool:
+        return event_type in self._by_type
 
+    def spec(self, event_type: str) -> EventSpec:
+        """The declaration of one event type."""
+        try:
+            return self._by_type[event_type]
+        except KeyError:
+            raise UnknownCatalogEntry(
+                f"event type {event_type!r} is declared by no contract package "
+                "(STRANGLER_CONTRACTS['PACKAGES'])"
+            ) from None
 
-def catalog_types() -> list[str]:
-    """Every event type the catalog lists, sorted."""
-    return sorted(_BY_TYPE)
+    def types(self) -> list[str]:
+        """Every declared event type, sorted."""
+        return sorted(self._by_type)
 
-
-def contexts() -> list[str]:
-    """The bounded contexts that publish events, sorted."""
-    return sorted({spec.context for spec in CATALOG})
+    def contexts(self) -> list[str]:
+        """The bounded contexts that publish events, sorted."""
+        return sorted({spec.context for spec in self._by_type.values()})

@@ -1,4 +1,4 @@
-"""The event catalog at run time: current versions, JSON Schema validation and upcasting."""
+"""Schema registry: current versions, JSON Schema validation and upcasting of a project's events."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import copy
 import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +14,11 @@ import fastjsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from shared_contracts.envelope import Envelope
-from shared_contracts.upcasters import UPCASTERS, UpcasterRegistry
+from strangler.contracts.envelope import Envelope
+from strangler.contracts.upcasters import UpcasterRegistry
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 MAX_REPORTED_PROBLEMS = 5
 
 # Keywords whose meaning is the same in draft 7 (what fastjsonschema compiles) and draft 2020-12
@@ -135,41 +134,73 @@ class _Validator:
 
 
 class SchemaRegistry:
-    """Versioned JSON Schemas of every event type in one folder, plus their upcasters.
+    """Versioned JSON Schemas of event types in one or more folders, plus their upcasters.
 
-    Files are read lazily and cached: a registry never sees a schema file change after it read
-    it, which is what a running process wants (the code it runs was released with them).
+    Each folder holds `<type>/v<N>.json` files (a contract package's `schemas/`); an event type
+    lives in exactly one of them. Files are read lazily and cached: a registry never sees a
+    schema file change after it read it, which is what a running process wants (the code it
+    runs was released with them).
     """
 
-    def __init__(self, schema_dir: Path, upcasters: UpcasterRegistry | None = None) -> None:
-        self.schema_dir = Path(schema_dir)
+    def __init__(
+        self, schema_dirs: Path | Iterable[Path], upcasters: UpcasterRegistry | None = None
+    ) -> None:
+        if isinstance(schema_dirs, str | Path):
+            schema_dirs = [schema_dirs]
+        self.schema_dirs = tuple(Path(folder) for folder in schema_dirs)
         self.upcasters = upcasters if upcasters is not None else UpcasterRegistry()
         self._lock = threading.Lock()
+        self._folders: dict[str, Path] | None = None
         self._versions: dict[str, tuple[int, ...]] = {}
         self._schemas: dict[tuple[str, int], dict[str, Any]] = {}
         self._validators: dict[tuple[str, int], _Validator] = {}
 
     def __repr__(self) -> str:
-        return f"SchemaRegistry({str(self.schema_dir)!r})"
+        return f"SchemaRegistry({', '.join(repr(str(d)) for d in self.schema_dirs)})"
+
+    @property
+    def schema_dir(self) -> Path:
+        """The folder of a one-folder registry (what a contract package's checks work on)."""
+        if len(self.schema_dirs) != 1:
+            raise ValueError(f"{self!r} has {len(self.schema_dirs)} schema folders, not one")
+        return self.schema_dirs[0]
+
+    def _type_folders(self) -> dict[str, Path]:
+        """{event type: the folder holding its versions}, read once."""
+        if self._folders is None:
+            folders: dict[str, Path] = {}
+            for schema_dir in self.schema_dirs:
+                if not schema_dir.is_dir():
+                    continue
+                for folder in sorted(schema_dir.iterdir()):
+                    if folder.is_dir() and _version_files(folder):
+                        folders.setdefault(folder.name, folder)
+            self._folders = folders
+        return self._folders
 
     def event_types(self) -> list[str]:
         """Every event type with at least one versioned schema file, sorted."""
-        if not self.schema_dir.is_dir():
-            return []
-        return sorted(p.name for p in self.schema_dir.iterdir() if p.is_dir() and _version_files(p))
+        return sorted(self._type_folders())
+
+    def schema_path(self, event_type: str, version: int) -> Path:
+        """Where version `version` of `event_type` lives (whether or not the file exists)."""
+        folder = self._type_folders().get(event_type)
+        if folder is None:
+            return schema_file(self.schema_dirs[0], event_type, version)
+        return folder / f"v{version}.json"
 
     def published_versions(self, event_type: str) -> tuple[int, ...]:
         """Every version with a schema file, ascending."""
         versions = self._versions.get(event_type)
         if versions is None:
-            folder = self.schema_dir / event_type
-            if not folder.is_dir():
+            folder = self._type_folders().get(event_type)
+            if folder is None:
+                where = ", ".join(str(d) for d in self.schema_dirs) or "(no schema folders)"
                 raise UnknownEventType(
-                    f"unknown event type {event_type!r}: no schema folder in {self.schema_dir}"
+                    f"unknown event type {event_type!r}: no schema folder in {where}; "
+                    "is its contract package in STRANGLER_CONTRACTS['PACKAGES']?"
                 )
             versions = tuple(sorted(_version_files(folder)))
-            if not versions:
-                raise UnknownEventType(f"event type {event_type!r} has no v<N>.json schema files")
             self._versions[event_type] = versions
         return versions
 
@@ -187,7 +218,7 @@ class SchemaRegistry:
                     f"{event_type} has no version {version}; "
                     f"published: {', '.join(f'v{v}' for v in self.published_versions(event_type))}"
                 )
-            found = load_schema_file(schema_file(self.schema_dir, event_type, version))
+            found = load_schema_file(self.schema_path(event_type, version))
             with self._lock:
                 found = self._schemas.setdefault(key, found)
         return found
@@ -229,8 +260,8 @@ class SchemaRegistry:
             function = self.upcasters.get(event_type, step)
             if function is None:
                 raise UpcastError(
-                    f"{event_type}: no upcaster from v{step} to v{step + 1}; register one in "
-                    "shared_contracts/upcasters.py (python manage.py check_contracts finds these)"
+                    f"{event_type}: no upcaster from v{step} to v{step + 1}; add one to "
+                    "its contract package's UPCASTERS (manage.py check_contracts finds these)"
                 )
             try:
                 data = function(data)
@@ -262,49 +293,48 @@ def _version_files(folder: Path) -> list[int]:
     return [int(p.stem[1:]) for p in folder.glob("v*.json") if p.stem[1:].isdigit()]
 
 
-_default = SchemaRegistry(SCHEMA_DIR, UPCASTERS)
-
-
 def default_registry() -> SchemaRegistry:
-    """The registry of the published language (shared_contracts/schemas and its upcasters)."""
-    return _default
+    """The project's registry: the contract packages named by STRANGLER_CONTRACTS['PACKAGES']."""
+    from strangler.contracts.project import project_contracts  # project builds on this module
+
+    return project_contracts().registry
 
 
 def event_types() -> list[str]:
-    """Every published event type, sorted."""
-    return _default.event_types()
+    """Every event type of the project's contracts, sorted."""
+    return default_registry().event_types()
 
 
 def published_versions(event_type: str) -> tuple[int, ...]:
     """Every version with a schema file, ascending."""
-    return _default.published_versions(event_type)
+    return default_registry().published_versions(event_type)
 
 
 def current_version(event_type: str) -> int:
     """The newest version of an event type: what producers write."""
-    return _default.current_version(event_type)
+    return default_registry().current_version(event_type)
 
 
 def schema(event_type: str, version: int) -> dict[str, Any]:
     """The JSON Schema of one version of an event type."""
-    return _default.schema(event_type, version)
+    return default_registry().schema(event_type, version)
 
 
 def validate(event_type: str, version: int, data: Mapping[str, Any]) -> None:
     """Raise ContractViolation, naming every problem, when data breaks the schema."""
-    _default.validate(event_type, version, data)
+    default_registry().validate(event_type, version, data)
 
 
 def validate_envelope(envelope: Envelope) -> None:
     """Validate an envelope's data against the schema of its own type and version."""
-    _default.validate_envelope(envelope)
+    default_registry().validate_envelope(envelope)
 
 
 def upcast(envelope: Envelope) -> Envelope:
     """The event at the current version of its type (validated before and after)."""
-    return _default.upcast(envelope)
+    return default_registry().upcast(envelope)
 
 
 def validate_and_upcast(envelope: Envelope) -> Envelope:
     """What consumers call: validate against its own version, upcast, validate the result."""
-    return _default.validate_and_upcast(envelope)
+    return default_registry().validate_and_upcast(envelope)

@@ -1,4 +1,4 @@
-"""Upcasters: pure functions that turn a payload of version N of an event type into version N+1."""
+"""Upcasters: pure functions that turn version N of an event type's payload into version N+1."""
 
 from __future__ import annotations
 
@@ -36,6 +36,17 @@ class UpcasterRegistry:
             functions[key] = function
         return cls(functions)
 
+    @classmethod
+    def merged(cls, *mappings: Mapping[tuple[str, int], Upcaster]) -> UpcasterRegistry:
+        """Build from the UPCASTERS mappings of contract packages; duplicates are an error."""
+        return cls.of(
+            *(
+                (event_type, from_version, function)
+                for mapping in mappings
+                for (event_type, from_version), function in mapping.items()
+            )
+        )
+
     def get(self, event_type: str, from_version: int) -> Upcaster | None:
         """The function from `from_version` to `from_version + 1`, or None."""
         return self.functions.get((event_type, from_version))
@@ -45,8 +56,3 @@ class UpcasterRegistry:
 
     def __iter__(self) -> Iterator[tuple[str, int]]:
         return iter(sorted(self.functions))
-
-
-# Every upcaster of the published language, in one visible place. No event type has a second
-# version yet; docs/reference/events.md shows how to add one (schema file, entry here, release).
-UPCASTERS = UpcasterRegistry.of()

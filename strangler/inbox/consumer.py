@@ -34,8 +34,8 @@ from django.db import (
 )
 from django.db import connection as db_connection
 
-from shared_contracts.envelope import Envelope, EnvelopeError, TransportMessage
-from shared_contracts.registry import ContractError
+from strangler.contracts.envelope import Envelope, EnvelopeError, TransportMessage
+from strangler.contracts.registry import ContractError
 from strangler.inbox import metrics
 from strangler.inbox.conf import Handler, InboxSettings
 from strangler.inbox.retries import (

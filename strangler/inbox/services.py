@@ -12,8 +12,8 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from shared_contracts import registry
-from shared_contracts.envelope import Envelope
+from strangler.contracts import registry
+from strangler.contracts.envelope import Envelope
 from strangler.db import upsert_rows
 from strangler.inbox.conf import Handler
 from strangler.inbox.handlers import is_batch_handler

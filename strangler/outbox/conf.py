@@ -8,7 +8,8 @@ from django.conf import settings
 
 DEFAULTS = {
     # Name of this process's service: the CloudEvents `source` of every event it records.
-    "SERVICE_NAME": "monolith",
+    # No default: each side names itself (STRANGLER_SERVICE_NAME), checked by outbox.E004.
+    "SERVICE_NAME": "",
     # Number of ordering partitions; an aggregate's events always fall in the same one, and a
     # relay holds a partition while it publishes, so concurrent relays never reorder an aggregate.
     "PARTITIONS": 16,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from django.db import models
 
 if TYPE_CHECKING:
-    from shared_contracts.envelope import Envelope
+    from strangler.contracts.envelope import Envelope
 
 
 class OutboxEvent(models.Model):
@@ -57,8 +57,8 @@ class OutboxEvent(models.Model):
 
     def to_envelope(self) -> Envelope:
         """The CloudEvents envelope this row is published as (also what replay re-sends)."""
-        from shared_contracts import registry
-        from shared_contracts.envelope import Envelope
+        from strangler.contracts import registry
+        from strangler.contracts.envelope import Envelope
 
         try:
             dataschema = registry.schema(self.event_type, self.dataversion).get("$id")

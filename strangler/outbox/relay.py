@@ -17,8 +17,8 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from shared_contracts import registry
-from shared_contracts.envelope import JSON_CONTENT_TYPE, attribute_strings, binary_message
+from strangler.contracts import registry
+from strangler.contracts.envelope import JSON_CONTENT_TYPE, attribute_strings, binary_message
 from strangler.outbox import wakeup
 from strangler.outbox.conf import OutboxSettings, outbox_settings
 from strangler.outbox.metrics import (

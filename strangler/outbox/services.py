@@ -13,7 +13,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from shared_contracts import registry
+from strangler.contracts import registry
 from strangler.observability.context import current_trace
 from strangler.outbox.conf import outbox_settings
 from strangler.outbox.models import AggregateVersion, OutboxEvent

@@ -27,6 +27,8 @@ from django.apps import AppConfig
 from django.db import models
 from django.db.migrations.writer import MigrationWriter
 
+from strangler.contracts.conf import contracts_settings
+
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "seams" / "scaffold"
 SAFE_METHODS = ("get", "head", "options")
 WRITE_METHODS = ("post", "put", "patch", "delete")
@@ -38,7 +40,6 @@ ALLOWED_IMPORTS = (
     "django_filters",
     "drf_spectacular",
     "strangler",
-    "shared_contracts",
 )
 ON_DELETE_NAMES = {
     models.CASCADE: "CASCADE",
@@ -48,6 +49,11 @@ ON_DELETE_NAMES = {
     models.SET_DEFAULT: "SET_DEFAULT",
     models.DO_NOTHING: "DO_NOTHING",
 }
+
+
+def contract_roots() -> tuple[str, ...]:
+    """Top-level packages of the project's contract packages: a service may import them too."""
+    return tuple(name.split(".")[0] for name in contracts_settings().packages)
 
 
 class ScaffoldError(Exception):
@@ -120,7 +126,7 @@ def read_context(app_config: AppConfig, all_configs: Iterable[AppConfig]) -> Con
     from django.conf import settings
     from django.urls import URLResolver, get_resolver
 
-    from shared_contracts import registry
+    from strangler.contracts import registry
     from strangler.seams.contract import context_contract, current_openapi_schema
 
     urls_module = f"{app_config.name}.urls"
@@ -382,7 +388,8 @@ def _rewrite_import(
         if module == own or module.startswith(own + "."):
             continue
         in_other_context = any(module == o or module.startswith(o + ".") for o in others)
-        if in_other_context or module.split(".")[0] not in (*ALLOWED_IMPORTS, root.split(".")[0]):
+        allowed = (*ALLOWED_IMPORTS, *contract_roots(), root.split(".")[0])
+        if in_other_context or module.split(".")[0] not in allowed:
             dropped.append(text)
             return None
         if module.startswith(root + "."):
@@ -620,7 +627,7 @@ def render_handlers(
         "from decimal import Decimal",
         "from typing import Any",
         "from django.utils.dateparse import parse_date, parse_datetime",
-        "from shared_contracts.envelope import Envelope",
+        "from strangler.contracts.envelope import Envelope",
     ]
     if models_used:
         imports.append(f"from {plan.app_package}.models import {', '.join(sorted(models_used))}")
@@ -810,7 +817,10 @@ def generate(source: ContextSource, plan: Plan) -> list[GeneratedFile]:
     models_text, renamed = render_models(source, plan)
     handlers_text, samples = render_handlers(source, plan, renamed)
     if not source.events:
-        plan.notes.append(f"no state-transfer events of {config.label} in shared_contracts")
+        plan.notes.append(
+            f"no state-transfer events of {config.label} in the contract packages "
+            "(STRANGLER_CONTRACTS)"
+        )
     binding_keys = sorted(samples)
     files = [
         GeneratedFile(plan.out / "__init__.py", f'"""The {plan.name} service."""\n'),
@@ -825,6 +835,7 @@ def generate(source: ContextSource, plan: Plan) -> list[GeneratedFile]:
                 "settings.py.tmpl",
                 rest_framework=json.dumps(source.rest_framework, indent=4),
                 binding_keys=json.dumps(binding_keys),
+                contract_packages=json.dumps(list(contracts_settings().packages)),
                 **values,
             ),
         ),

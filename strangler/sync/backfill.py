@@ -19,7 +19,7 @@ from typing import Any
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from shared_contracts import registry
+from strangler.contracts import registry
 from strangler.observability.context import current_trace, trace_context
 from strangler.outbox.conf import outbox_settings
 from strangler.outbox.models import AggregateVersion, OutboxEvent

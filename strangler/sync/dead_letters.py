@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 
-from shared_contracts.envelope import TransportMessage
+from strangler.contracts.envelope import TransportMessage
 from strangler.inbox.retries import (
     ATTEMPTS_HEADER,
     ERROR_HEADER,

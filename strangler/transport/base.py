@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared_contracts.envelope import TransportMessage
+from strangler.contracts.envelope import TransportMessage
 
 
 class TransportError(RuntimeError):

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from django.conf import settings
 
-from strangler.environment import VAR_DIR
 from strangler.transport.base import Subscription
 
 DEFAULTS: dict[str, object] = {
@@ -69,8 +68,16 @@ def transport_settings() -> TransportSettings:
         confirm_timeout=float(values["CONFIRM_TIMEOUT"]),
         connect_timeout=float(values["CONNECT_TIMEOUT"]),
         heartbeat=float(values["HEARTBEAT"]),
-        data_folder=Path(folder) if folder else VAR_DIR / "broker",
+        data_folder=Path(folder) if folder else var_dir() / "broker",
     )
+
+
+def var_dir() -> Path:
+    """settings.STRANGLER_VAR_DIR, else BASE_DIR/var: where embedded parts keep their files."""
+    configured = getattr(settings, "STRANGLER_VAR_DIR", None)
+    if configured:
+        return Path(configured)
+    return Path(getattr(settings, "BASE_DIR", Path.cwd())) / "var"
 
 
 def configured_subscriptions() -> list[Subscription]:

@@ -54,7 +54,7 @@ def test_paced_writer_writes_the_rate_in_commits_and_stops_at_the_count() -> Non
 
 
 def test_product_snapshot_is_a_valid_catalog_event_payload() -> None:
-    from shared_contracts import registry
+    from strangler.contracts import registry
 
     registry.validate("catalog.product.upserted", 1, product_snapshot(42))
 

@@ -10,7 +10,11 @@ from typing import Any
 
 import pytest
 
-from shared_contracts.registry import SCHEMA_DIR
+import shared_contracts
+
+# The shop's schema folder: the tests of the shop's published language read it as data.
+SCHEMA_DIR = Path(shared_contracts.__file__).resolve().parent / "schemas"
+RELEASED_FILE = SCHEMA_DIR.parent / "released.json"
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 

@@ -11,7 +11,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from shared_contracts.compat import RELEASED_FILE, ReleasedRecord
+from strangler.contracts.compat import ReleasedRecord
+from tests.contracts.conftest import RELEASED_FILE
 
 
 def run(*args: str) -> str:
@@ -91,6 +92,7 @@ def test_release_records_new_versions_and_json_output_reports_them(
     assert again == {
         "ok": True,
         "checked_versions": first["checked_versions"],
+        "packages": [str(schema_copy)],
         "findings": [],
         "released": [],
     }

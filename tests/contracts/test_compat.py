@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from shared_contracts import compat
-from shared_contracts.compat import (
+from strangler.contracts import compat
+from strangler.contracts.compat import (
     ReleasedRecord,
     ReleasedRecordError,
     ReleaseRefused,
@@ -21,8 +21,8 @@ from shared_contracts.compat import (
     release,
     schema_changes,
 )
-from shared_contracts.registry import SchemaRegistry
-from shared_contracts.upcasters import UpcasterRegistry
+from strangler.contracts.registry import SchemaRegistry
+from strangler.contracts.upcasters import UpcasterRegistry
 from tests.contracts.conftest import object_schema
 
 ORDER = "shop.order.noted"

@@ -12,7 +12,7 @@ from cloudevents.core.v1.event import CloudEvent
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared_contracts.envelope import Envelope, EnvelopeError
+from strangler.contracts.envelope import Envelope, EnvelopeError
 
 WHEN = datetime(2024, 5, 17, 9, 30, 12, 123456, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ from cloudevents.core.bindings import rabbitmq
 from cloudevents.core.formats.json import JSONFormat
 from kombu import Connection, Queue
 
-from shared_contracts.envelope import Envelope
+from strangler.contracts.envelope import Envelope
 
 
 @pytest.mark.rabbitmq

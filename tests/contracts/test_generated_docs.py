@@ -9,10 +9,15 @@ import pytest
 import yaml
 from django.core.management import call_command
 
-from shared_contracts import catalog, registry
-from shared_contracts.asyncapi import build_asyncapi, message_id
-from shared_contracts.reference_docs import MissingTableMarkers, with_event_table
-from strangler.contracts import services
+from strangler.contracts import registry, services
+from strangler.contracts.asyncapi import build_asyncapi, message_id
+from strangler.contracts.conf import contracts_settings
+from strangler.contracts.project import project_contracts
+from strangler.contracts.reference_docs import MissingTableMarkers, with_event_table
+
+
+def catalog_types() -> list[str]:
+    return project_contracts().catalog.types()
 
 
 def resolve(document: dict[str, Any], ref: str) -> Any:
@@ -46,11 +51,11 @@ def test_generate_asyncapi_check_passes_on_the_repository() -> None:
 
 
 def test_committed_asyncapi_is_an_asyncapi_3_document_of_every_channel() -> None:
-    document = yaml.safe_load(services.ASYNCAPI_FILE.read_text())
+    document = yaml.safe_load((contracts_settings().docs_dir / services.ASYNCAPI_NAME).read_text())
 
     assert document["asyncapi"] == "3.0.0"
-    assert set(document["channels"]) == set(catalog.catalog_types())
-    for event_type in catalog.catalog_types():
+    assert set(document["channels"]) == set(catalog_types())
+    for event_type in catalog_types():
         channel = document["channels"][event_type]
         assert channel["address"] == event_type
         assert channel["bindings"]["amqp"]["exchange"]["type"] == "topic"
@@ -65,18 +70,18 @@ def test_committed_asyncapi_is_an_asyncapi_3_document_of_every_channel() -> None
 
 
 def test_every_reference_in_the_asyncapi_document_resolves() -> None:
-    document = build_asyncapi(registry.default_registry())
+    document = build_asyncapi(registry.default_registry(), project_contracts().catalog)
     internal = [ref for ref in refs(document) if ref.startswith("#/")]
 
-    assert len(internal) > 3 * len(catalog.CATALOG)
+    assert len(internal) > 3 * len(project_contracts().catalog)
     for ref in internal:
         resolve(document, ref)
 
 
 def test_event_table_lists_every_type_once() -> None:
-    text = services.EVENTS_FILE.read_text()
+    text = (contracts_settings().docs_dir / services.EVENTS_NAME).read_text()
 
-    for event_type in catalog.catalog_types():
+    for event_type in catalog_types():
         assert text.count(f"| `{event_type}` |") == 1
 
 

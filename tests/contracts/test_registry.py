@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from shared_contracts import registry
-from shared_contracts.envelope import Envelope
-from shared_contracts.registry import (
+from strangler.contracts import registry
+from strangler.contracts.envelope import Envelope
+from strangler.contracts.registry import (
     ContractViolation,
     InvalidSchemaFile,
     SchemaRegistry,
@@ -18,7 +18,7 @@ from shared_contracts.registry import (
     UnknownEventVersion,
     UpcastError,
 )
-from shared_contracts.upcasters import UpcasterConflict, UpcasterRegistry
+from strangler.contracts.upcasters import UpcasterConflict, UpcasterRegistry
 from tests.contracts.conftest import object_schema
 
 PRODUCT = "catalog.product.upserted"

@@ -22,7 +22,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from shared_contracts.envelope import Envelope, TransportMessage
+from strangler.contracts.envelope import Envelope, TransportMessage
 from strangler.transport import get_transport
 from strangler.transport.base import OutgoingMessage, Subscription, Transport
 from strangler.transport.conf import transport_settings

@@ -14,7 +14,7 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 
 from extracted.catalog.catalog.models import Category, Product
-from shared_contracts.envelope import Envelope
+from strangler.contracts.envelope import Envelope
 from strangler.db import upsert_rows
 from strangler.inbox.handlers import batch_handler, newest_per_key
 from strangler.ownership.echo import foreign_events_only

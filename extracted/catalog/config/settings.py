@@ -7,10 +7,9 @@ monolith can never point the service at the monolith's database.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from strangler.environment import (
-    REPO_ROOT,
-    VAR_DIR,
     broker_url_from_env,
     database_from_env,
     env_bool,
@@ -18,6 +17,7 @@ from strangler.environment import (
     env_list,
     secret_key_from_env,
     transport_from_env,
+    var_dir_from_env,
 )
 from strangler.observability.logging import logging_config
 from strangler.settings_blocks import (
@@ -28,7 +28,10 @@ from strangler.settings_blocks import (
     spectacular_settings,
 )
 
-BASE_DIR = REPO_ROOT
+# The service's own folder (extracted/catalog). In the embedded demo it shares the repository's
+# var/ with the monolith: the control database and the embedded broker's folder live there.
+BASE_DIR = Path(__file__).resolve().parents[1]
+VAR_DIR = var_dir_from_env(BASE_DIR.parents[1])
 DEBUG = env_bool("DEBUG", default=True)
 SECRET_KEY = secret_key_from_env(DEBUG)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
@@ -74,9 +77,9 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": database_from_env("CATALOG_DATABASE_URL", "catalog.sqlite3"),
+    "default": database_from_env("CATALOG_DATABASE_URL", VAR_DIR / "catalog.sqlite3"),
     # Shared with the monolith and the gateway: who writes each context (strangler.ownership).
-    "control": database_from_env("STRANGLER_CONTROL_DATABASE_URL", "control.sqlite3"),
+    "control": database_from_env("STRANGLER_CONTROL_DATABASE_URL", VAR_DIR / "control.sqlite3"),
 }
 DATABASE_ROUTERS = ["strangler.ownership.router.ControlDatabaseRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -104,6 +107,9 @@ SPECTACULAR_SETTINGS = spectacular_settings(
 
 # strangler-kit
 STRANGLER_SERVICE_NAME = "catalog-service"
+STRANGLER_VAR_DIR = VAR_DIR
+# The shop's published language: the service validates what it consumes and records against it.
+STRANGLER_CONTRACTS = {"PACKAGES": ["shared_contracts"]}
 # Which side writes the catalog lives in the control database; until the first cutover the
 # monolith does, and this service refuses writes with 409 (`manage.py cutover catalog`).
 STRANGLER_OWNERSHIP = {

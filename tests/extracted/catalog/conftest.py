@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shared_contracts.envelope import Envelope
+from strangler.contracts.envelope import Envelope
 from strangler.inbox.conf import InboxSettings, inbox_settings
 from strangler.transport import get_transport
 from strangler.transport.base import OutgoingMessage, Transport
@@ -99,7 +99,7 @@ class Broker:
         assert all(o.confirmed for o in outcomes), outcomes
 
     def publish_raw(self, message_id: str, headers: dict[str, str], body: bytes) -> None:
-        from shared_contracts.envelope import TransportMessage
+        from strangler.contracts.envelope import TransportMessage
 
         (outcome,) = self.transport.publish_batch(
             [

@@ -12,7 +12,7 @@ from django.db import connection
 
 from extracted.catalog.catalog.handlers import HANDLERS, apply_products_upserted
 from extracted.catalog.catalog.models import Product
-from shared_contracts.envelope import Envelope
+from strangler.contracts.envelope import Envelope
 from strangler.inbox import metrics
 from strangler.inbox.consumer import InboxConsumer
 from strangler.inbox.handlers import batch_handler

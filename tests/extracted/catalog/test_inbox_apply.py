@@ -9,8 +9,8 @@ from django.db import transaction
 
 from extracted.catalog.catalog.handlers import HANDLERS
 from extracted.catalog.catalog.models import Category, Product
-from shared_contracts.envelope import Envelope, EnvelopeError
-from shared_contracts.registry import ContractViolation, UnknownEventVersion
+from strangler.contracts.envelope import Envelope, EnvelopeError
+from strangler.contracts.registry import ContractViolation, UnknownEventVersion
 from strangler.inbox.handlers import is_batch_handler
 from strangler.inbox.models import InboxRecord, ProjectionVersion
 from strangler.inbox.services import (

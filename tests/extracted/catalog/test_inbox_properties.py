@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from extracted.catalog.catalog.handlers import HANDLERS
 from extracted.catalog.catalog.models import Category, Product
-from shared_contracts.envelope import Envelope
+from strangler.contracts.envelope import Envelope
 from strangler.inbox.models import InboxRecord, ProjectionVersion
 from strangler.inbox.services import apply_events
 from tests.extracted.catalog.conftest import catalog_event, category_data, product_data

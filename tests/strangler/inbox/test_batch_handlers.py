@@ -13,7 +13,7 @@ from django.db import transaction
 
 from monolith.catalog.handlers import HANDLERS
 from monolith.catalog.models import Product
-from shared_contracts.envelope import Envelope
+from strangler.contracts.envelope import Envelope
 from strangler.inbox.handlers import batch_handler, is_batch_handler, newest_per_key
 from strangler.inbox.models import ProjectionVersion
 from strangler.inbox.services import Outcome, apply_events

@@ -7,8 +7,8 @@ from cloudevents.core.bindings.rabbitmq import RabbitMQMessage, from_binary
 from cloudevents.core.formats.json import JSONFormat
 from django.db import transaction
 
-from shared_contracts import registry
-from shared_contracts.envelope import Envelope
+from strangler.contracts import registry
+from strangler.contracts.envelope import Envelope
 from strangler.outbox.models import OutboxEvent
 from strangler.outbox.services import OutboxUsageError, record_event
 from tests.strangler.outbox.conftest import PRODUCT_UPSERTED, product, record_products

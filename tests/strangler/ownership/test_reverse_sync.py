@@ -16,7 +16,7 @@ from monolith.customers.models import Customer
 from monolith.inventory.services import stock_adjust
 from monolith.orders.models import Order
 from monolith.orders.services import OrderLineRequest, order_place
-from shared_contracts.envelope import Envelope
+from strangler.contracts.envelope import Envelope
 from strangler.inbox.models import InboxRecord, ProjectionVersion
 from strangler.inbox.services import Outcome, apply_events
 from strangler.outbox.models import OutboxEvent

@@ -40,7 +40,7 @@ def test_generated_service_has_the_reference_shape(customers_service: Path) -> N
     ]:
         assert (customers_service / relative).is_file(), relative
     settings = (customers_service / "config/settings.py").read_text()
-    assert 'database_from_env("CUSTOMERS_DATABASE_URL", "customers.sqlite3")' in settings
+    assert 'database_from_env("CUSTOMERS_DATABASE_URL", VAR_DIR / "customers.sqlite3")' in settings
     assert '"HANDLERS": "customers.customers.handlers.HANDLERS"' in settings
     assert "monolith" not in (customers_service / "customers/apis.py").read_text().split('"""')[2]
 

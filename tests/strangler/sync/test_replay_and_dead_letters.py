@@ -14,7 +14,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from monolith.catalog.models import Product
-from shared_contracts.envelope import Envelope
+from strangler.contracts.envelope import Envelope
 from strangler.inbox.retries import DeadLetterReason, dead_letter_headers
 from strangler.outbox.models import OutboxEvent
 from strangler.transport import get_transport

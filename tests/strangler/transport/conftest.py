@@ -10,7 +10,7 @@ from pathlib import Path
 import amqp
 import pytest
 
-from shared_contracts.envelope import Envelope
+from strangler.contracts.envelope import Envelope
 from strangler.transport.base import OutgoingMessage, Subscription
 from strangler.transport.conf import TransportSettings, transport_settings
 from strangler.transport.embedded import EmbeddedTransport

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from django.apps import apps as registry
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from strangler.environment import REPO_ROOT
 from strangler.seams import scaffold
 
 
@@ -29,9 +30,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--to",
             metavar="DIR",
-            help="Folder of the new service (default: extracted/<app>). Its last part names the "
-            "service; inside the repository's extracted/ the tests go to tests/extracted/<name>/, "
-            "elsewhere to DIR/tests/ with a pytest.ini.",
+            help="Folder of the new service (default: BASE_DIR/extracted/<app>). Its last part "
+            "names the service; inside BASE_DIR/extracted/ the tests go to "
+            "BASE_DIR/tests/extracted/<name>/, elsewhere to DIR/tests/ with a pytest.ini.",
         )
         parser.add_argument(
             "--force", action="store_true", help="Overwrite files that already exist."
@@ -49,9 +50,10 @@ class Command(BaseCommand):
         except LookupError as exc:
             known = ", ".join(sorted(c.label for c in registry.get_app_configs()))
             raise CommandError(f"No installed app {label!r}. Installed: {known}.") from exc
-        out = Path(options["to"] or REPO_ROOT / "extracted" / label)
+        project_root = Path(settings.BASE_DIR).resolve()
+        out = Path(options["to"] or project_root / "extracted" / label)
         try:
-            plan = scaffold.plan_output(out.name, label, out, REPO_ROOT)
+            plan = scaffold.plan_output(out.name, label, out, project_root)
             self.stderr.write(f"reading {config.name} (models, routes, OpenAPI, event schemas)")
             source = scaffold.read_context(config, registry.get_app_configs())
             files = scaffold.generate(source, plan)
@@ -68,15 +70,17 @@ class Command(BaseCommand):
             )
         scaffold.write_files(files)
         python_files = [f.path for f in files if f.path.suffix == ".py"]
+        lint_config = _ruff_config(project_root)
         try:
-            self.stderr.write("formatting with ruff")
-            scaffold.ruff_files(python_files, REPO_ROOT, REPO_ROOT / "pyproject.toml")
+            if lint_config is not None:
+                self.stderr.write(f"formatting with ruff ({_shown(lint_config)})")
+                scaffold.ruff_files(python_files, project_root, lint_config)
             if not options["no_migrations"]:
                 self.stderr.write("making the service's migrations")
                 migration = self._make_migrations(plan)
-                if migration:
+                if migration and lint_config is not None:
                     # Migrations are generated code too: the same style as the rest.
-                    scaffold.ruff_files([migration], REPO_ROOT, REPO_ROOT / "pyproject.toml")
+                    scaffold.ruff_files([migration], project_root, lint_config)
         except scaffold.ScaffoldError as exc:
             raise CommandError(str(exc)) from exc
         self._report(plan, files)
@@ -123,6 +127,21 @@ class Command(BaseCommand):
             + "\n"
             "  6. shadow reads through the gateway; port the write services before cutover\n"
         )
+
+
+def _ruff_config(project_root: Path) -> Path | None:
+    """The project's own ruff configuration, when it has one and ruff is installed."""
+    if importlib.util.find_spec("ruff") is None:
+        return None
+    for name in ("ruff.toml", ".ruff.toml", "pyproject.toml"):
+        candidate = project_root / name
+        if candidate.is_file() and (name != "pyproject.toml" or "[tool.ruff" in _text(candidate)):
+            return candidate
+    return None
+
+
+def _text(path: Path) -> str:
+    return path.read_text(encoding="utf-8", errors="replace")
 
 
 def _samples(files: list[scaffold.GeneratedFile]) -> dict[str, Any]:
