@@ -10,6 +10,7 @@ reads the project's source with `ast`, with the seams scanner's inference of wha
 from __future__ import annotations
 
 import ast
+import importlib.util
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -230,6 +231,7 @@ def bypass_report(
         scanner.bind_symbols(tree, is_package=entry.is_package)
         scanner.index(tree, index, handlers)
         parsed.append((entry, tree, scanner))
+    _index_base_classes(graph, index, tracked)
     actions = index.action_models()
     bypasses: list[Bypass] = []
     for entry, tree, scanner in parsed:
@@ -252,6 +254,33 @@ def bypass_report(
         files=len(modules),
         skipped=tuple(skipped),
     )
+
+
+def _index_base_classes(graph: ModelGraph, index: ProjectIndex, tracked: frozenset[str]) -> None:
+    """Read the base classes defined outside the files read (a mixin in another app), so that
+    an admin's `has_delete_permission` is found wherever it is declared. Django's own are known."""
+    pending = [base for bases in list(index.bases.values()) for base in bases]
+    read: set[str] = set()
+    while pending:
+        module = pending.pop().rpartition(".")[0]
+        if not module or module in read or module.split(".")[0] == "django":
+            continue
+        read.add(module)
+        try:
+            spec = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            continue
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            continue
+        tree = _parse(Path(spec.origin))
+        scanner = BypassScanner(graph, module, spec.origin, tracked)
+        scanner.bind_symbols(tree, is_package=spec.origin.endswith("__init__.py"))
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef) and f"{module}.{node.name}" not in index.classes:
+                path = f"{module}.{node.name}"
+                index.classes[path] = node
+                index.bases[path] = [scanner.dotted(b) or ast.unparse(b) for b in node.bases]
+                pending.extend(index.bases[path])
 
 
 def _delete_selected(
@@ -322,6 +351,7 @@ class BypassScanner(ModuleScanner):
         self._action: str | None = None  # name of the admin action being scanned
         self._index = ProjectIndex()
         self._actions: Mapping[str, str | None] = {}
+        self.constants: dict[str, str] = {}  # module-level string constants (SQL kept aside)
 
     # -- first pass: classes, admin registrations and actions, recording modules
 
@@ -332,14 +362,20 @@ class BypassScanner(ModuleScanner):
             if isinstance(node, ast.ClassDef)
             for decorator in node.decorator_list
         }
+        for statement in tree.body:
+            if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Constant):
+                for name in _assigned_names(statement):
+                    if isinstance(statement.value.value, str):
+                        self.constants[name] = statement.value.value
         for node in ast.walk(tree):
             if id(node) in decorators:
                 continue  # `@admin.register(Model)`: read with its class
             if isinstance(node, ast.ClassDef):
                 self._index_class(node, index)
-            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                if any(self._is_action_decorator(d) for d in node.decorator_list):
-                    index.decorated_actions.add(f"{self.module}.{node.name}")
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and any(
+                self._is_action_decorator(d) for d in node.decorator_list
+            ):
+                index.decorated_actions.add(f"{self.module}.{node.name}")
             if isinstance(node, ast.Call):
                 self._index_call(node, index)
         for path in handlers:
@@ -506,7 +542,7 @@ class BypassScanner(ModuleScanner):
             self._write(node, INSTANCE_WRITES[method], receiver.model)
 
     def _raw_sql(self, node: ast.Call, sql: ast.expr, how: str, model: str = "") -> None:
-        text, complete = _sql_text(sql)
+        text, complete = _sql_text(sql, self.constants)
         tables = {
             info.db_table: label
             for label, info in self.graph.models.items()
@@ -549,16 +585,19 @@ class BypassScanner(ModuleScanner):
         return inside and self.module in self._index.recording_modules
 
 
-def _sql_text(node: ast.expr) -> tuple[str | None, bool]:
-    """The SQL an argument holds as far as the source tells, and whether that is all of it."""
+def _sql_text(node: ast.expr, constants: Mapping[str, str]) -> tuple[str | None, bool]:
+    """The SQL an argument holds as far as the source tells (literals, module-level constants,
+    the literal parts of f-strings and concatenations), and whether that is all of it."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value, True
+    if isinstance(node, ast.Name) and node.id in constants:
+        return constants[node.id], True
     if isinstance(node, ast.JoinedStr):
         parts = [value.value if isinstance(value, ast.Constant) else " ? " for value in node.values]
         return "".join(str(part) for part in parts), False
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        left, left_complete = _sql_text(node.left)
-        right, right_complete = _sql_text(node.right)
+        left, left_complete = _sql_text(node.left, constants)
+        right, right_complete = _sql_text(node.right, constants)
         if left is None and right is None:
             return None, False
         return f"{left or ' ? '}{right or ' ? '}", left_complete and right_complete
