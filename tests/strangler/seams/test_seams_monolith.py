@@ -98,3 +98,16 @@ def test_analysis_is_a_pure_function_of_the_registry_and_the_source() -> None:
 def test_a_single_app_has_no_seams_to_show() -> None:
     with pytest.raises(CommandError, match="at least two apps"):
         call_command("seams", "--apps", "catalog")
+
+
+def test_bypass_report_finds_only_the_demo_seeder_in_the_shop() -> None:
+    """Services record their events and the catalog's inbox handlers are left out: the bulk
+    writes that remain are `monolith/common/seeding.py`, which fills an empty demo database."""
+    out = StringIO()
+    call_command("seams", "--bypass", "--json", stdout=out)
+    report = json.loads(out.getvalue())
+
+    assert report["bypasses"]
+    assert {b["file"] for b in report["bypasses"]} == {"monolith/common/seeding.py"}
+    assert {b["kind"] for b in report["bypasses"]} == {"bulk_create", "bulk_update"}
+    assert report["skipped"] == ["monolith.catalog.handlers"]
