@@ -384,3 +384,31 @@ def test_every_answer_carries_the_protocol_and_kit_version(client, db, monkeypat
         kit_version(),
         "monolith",
     )
+
+
+@pytest.mark.django_db(databases=["default", "control"])
+def test_migration_status_shows_the_mismatch_in_place_of_the_other_side(fake):
+    fake.reply = Reply(status=404, content_type="text/html", body=HTML)
+    out = StringIO()
+    call_command("migration_status", "catalog", "--peer", fake.url, "--no-versions", stdout=out)
+    assert (
+        f"  catalog-service: cannot be asked: peer {fake.url} for context catalog answered 404 "
+        "text/html at /internal/cutover/catalog/state/: not a strangler-kit cutover endpoint; "
+        "check --peer "
+        "points at the other side's base URL and that side includes strangler.cutover.urls at "
+        "/internal/cutover/\n"
+    ) in out.getvalue()
+
+
+@pytest.mark.django_db(databases=["default", "control"])
+def test_a_cutover_dry_run_names_a_peer_of_another_version(fake):
+    fake.reply = json_reply({"error": "x"}, status=409, headers={"X-Strangler-Protocol": "2"})
+    out = StringIO()
+    call_command(
+        "cutover", "catalog", "--to", "service", "--peer", fake.url, "--dry-run", stdout=out
+    )
+    assert (
+        f"catalog-service: cannot be asked: peer {fake.url} for context catalog speaks internal "
+        f"protocol 2 (strangler-kit unknown), this side {PROTOCOL_VERSION} (strangler-kit "
+        f"{kit_version()}): {SAME_KIT}\n"
+    ) in out.getvalue()

@@ -66,7 +66,7 @@ def render_status(status: dict[str, Any]) -> str:
         )
     for side in status["sides"]:
         if side.get("error"):
-            lines.append(f"  {side['name']}: unreachable: {side['error']}")
+            lines.append(f"  {side['name']}: cannot be asked: {side['error']}")
             continue
         lag = side.get("inbox_lag_seconds")
         dead = side.get("dead_letters")
