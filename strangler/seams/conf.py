@@ -22,7 +22,7 @@ DEFAULT_WEIGHTS = {
 DEFAULTS = {
     # App labels to analyse; None means the project's own apps (read from the app registry: apps
     # whose code lies under BASE_DIR outside site-packages, or under the settings module's
-    # top-level package; never Django's or the kit's) plus INCLUDE.
+    # top-level package; never Django's or the kit's). INCLUDE adds to either.
     "APPS": None,
     # Installed third-party apps analysed as well, by label or package ("oscar" brings every app
     # nested in the oscar package).

@@ -49,7 +49,7 @@ class Command(BaseCommand):
             metavar="LABEL",
             help="App labels to analyse (default: STRANGLER_SEAMS['APPS'], else the project's "
             "own apps: installed apps whose code lies under BASE_DIR outside site-packages, not "
-            "Django's or the kit's, plus --include).",
+            "Django's or the kit's). --include adds to either.",
         )
         parser.add_argument(
             "--include",
