@@ -34,7 +34,19 @@ def service_env(name: str, folder: Path) -> dict[str, str]:
     else:
         env[f"{name.upper()}_DATABASE_URL"] = f"sqlite:///{folder / f'{name}.sqlite3'}"
     env["STRANGLER_VAR_DIR"] = str(folder / "var")
+    env["PYTHONPATH"] = str(contracts_only_path(folder))
     return env
+
+
+def contracts_only_path(folder: Path) -> Path:
+    """A folder that makes the shop's contract package importable and nothing else of the shop,
+    as a team's own contract package would be installed beside the kit."""
+    path = folder / "contracts-path"
+    link = path / "shared_contracts"
+    if not link.exists():
+        path.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(ROOT / "shared_contracts", target_is_directory=True)
+    return path
 
 
 @pytest.fixture(scope="session")
