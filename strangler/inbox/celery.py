@@ -119,6 +119,7 @@ class InboxSupervisor:
         with self._lock:
             consumer = self._consumer
         if consumer is not None:
+            logger.info("inbox consumer stopping after the batch in flight")
             consumer.stop()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
