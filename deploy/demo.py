@@ -224,6 +224,10 @@ def prepare(args: argparse.Namespace) -> int:
     ports = DemoPorts.from_env()
     folder = var_dir()
     folder.mkdir(parents=True, exist_ok=True)
+    # Celery mode on the embedded broker: kombu's filesystem transport needs its folders
+    # (strangler.settings_blocks.celery_settings names them).
+    for name in ("queues", "control"):
+        (folder / "celery-broker" / name).mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     broker = os.environ.get("BROKER_URL") or f"filesystem:// (embedded, in {folder / 'broker'})"
     database = os.environ.get("DATABASE_URL") or f"SQLite files (embedded, in {folder})"

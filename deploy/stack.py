@@ -1,6 +1,8 @@
 """A small process manager for the demo stack: start every Procfile process, stop all on Ctrl-C.
 
 Usage: python deploy/stack.py [--procfile deploy/Procfile] [--only NAME ...] [--announce FILE]
+The default Procfile follows STRANGLER_RUN_MODE: deploy/Procfile (`processes`, the default) or
+deploy/Procfile.celery (`celery`: relays as beat-scheduled tasks, consumers as worker steps).
 Each line of the Procfile is `name: [VAR=value ...] command`; `${NAME}` and `${NAME:-default}`
 are expanded from the environment (`${PYTHON}` is this interpreter), leading `VAR=value` words set
 variables for that process only. Output lines are prefixed with the process name. When any
@@ -31,6 +33,19 @@ STOP_GRACE_SECONDS = 10.0
 READY_TIMEOUT_SECONDS = 120.0
 _VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+
+
+PROCFILES = {"processes": "Procfile", "celery": "Procfile.celery"}
+
+
+def default_procfile(env: dict[str, str]) -> Path:
+    """The Procfile of the run mode STRANGLER_RUN_MODE names (`processes` unless set)."""
+    mode = env.get("STRANGLER_RUN_MODE", "").strip().lower() or "processes"
+    if mode not in PROCFILES:
+        raise SystemExit(
+            f"STRANGLER_RUN_MODE={mode!r}: use one of {', '.join(PROCFILES)} (or --procfile)."
+        )
+    return ROOT / "deploy" / PROCFILES[mode]
 
 
 @dataclass(frozen=True)
@@ -194,7 +209,11 @@ def announce_when_ready(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--procfile", type=Path, default=ROOT / "deploy" / "Procfile")
+    parser.add_argument(
+        "--procfile",
+        type=Path,
+        help="default: deploy/Procfile, or deploy/Procfile.celery when STRANGLER_RUN_MODE=celery",
+    )
     parser.add_argument("--only", nargs="*", help="start only these process names")
     parser.add_argument(
         "--announce",
@@ -202,7 +221,7 @@ def main() -> int:
         help='JSON file {"ready": [urls], "lines": [text]}: print the lines once the URLs answer',
     )
     args = parser.parse_args()
-    entries = parse_procfile(args.procfile)
+    entries = parse_procfile(args.procfile or default_procfile(dict(os.environ)))
     if args.only:
         unknown = set(args.only) - {e.name for e in entries}
         if unknown:

@@ -290,3 +290,137 @@ def test_demo_routing_tables_are_accepted_by_the_gateway(mode: str) -> None:
     writes_to = "service" if mode == "service" else "monolith"
     assert table.routes[-1].mode == writes_to, "writes follow the writer, never shadowed"
     assert table.backends["catalog"].urls == ("http://127.0.0.1:8002",)
+
+
+# --- Celery mode: deploy/compose.celery.yaml over the base file, deploy/Procfile.celery ----------
+
+CELERY_OVERRIDE = DEPLOY / "compose.celery.yaml"
+CELERY_APPS = {  # each side's Celery app, and the settings it configures itself from
+    "monolith.config.celery:app": ROOT / "monolith" / "config" / "settings.py",
+    "extracted.catalog.config.celery:app": ROOT / "extracted/catalog/config/settings.py",
+}
+SIDE_APPS = {
+    "monolith": "monolith.config.celery:app",
+    "catalog": "extracted.catalog.config.celery:app",
+}
+
+
+def merge(base: Any, override: Any) -> Any:
+    """Compose's merge of two files: mappings merge key by key, anything else is replaced."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = merge(base[key], value) if key in base else value
+        return merged
+    return override
+
+
+def kit_queue(app: str) -> str:
+    """The kit's Celery queue a project's settings choose by default: <service name>.strangler."""
+    settings = CELERY_APPS[app].read_text()
+    found = re.search(r'^STRANGLER_SERVICE_NAME = "([^"]+)"', settings, flags=re.MULTILINE)
+    assert found, f"{CELERY_APPS[app]} names no STRANGLER_SERVICE_NAME"
+    return f"{found.group(1)}.strangler"
+
+
+def check_celery_step(argv: list[str]) -> tuple[str, str]:
+    """`celery -A <our app> worker|beat ...` (or `python -m celery ...`); (app, subcommand)."""
+    if argv[:3] in (["python", "-m", "celery"], [sys.executable, "-m", "celery"]):
+        argv = ["celery", *argv[3:]]
+    assert argv[0] == "celery" and argv[1] == "-A", argv
+    app, command = argv[2], argv[3]
+    assert app in CELERY_APPS, f"{argv}: unknown Celery app {app}"
+    assert command in {"worker", "beat"}, argv
+    if command == "worker":
+        queues = argv[argv.index("-Q") + 1].split(",")
+        assert kit_queue(app) in queues, f"{argv}: the worker must take the kit's queue"
+        assert "--inbox-health-port" in argv, f"{argv}: the consumer's probe is off"
+    else:
+        assert argv[argv.index("-s") + 1], argv
+    return app, command
+
+
+@pytest.fixture(scope="module")
+def celery_worker_options() -> dict[str, str]:
+    """`celery worker --help` of each app: the inbox step's options are really installed."""
+    found = {}
+    for app in CELERY_APPS:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("DJANGO_SETTINGS_MODULE", None)
+        result = subprocess.run(
+            [sys.executable, "-m", "celery", "-A", app, "worker", "--help"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        found[app] = result.stdout
+    return found
+
+
+def test_compose_celery_mode_runs_beat_and_a_worker_per_side(
+    celery_worker_options: dict[str, str],
+) -> None:
+    docker = shutil.which("docker")
+    plugin = docker and subprocess.run(
+        [docker, "compose", "version"], capture_output=True, timeout=30
+    )
+    if plugin and plugin.returncode == 0:
+        result = subprocess.run(
+            [docker, "compose", "-f", str(COMPOSE), "-f", str(CELERY_OVERRIDE), "config", "-q"],
+            env={**os.environ, **SECRETS},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+    base = yaml.safe_load(COMPOSE.read_text())
+    model = interpolate(merge(base, yaml.safe_load(CELERY_OVERRIDE.read_text())), SECRETS)
+    services = model["services"]
+    assert set(services) == set(base["services"]), "Celery mode changes commands, not services"
+    for name in WORKER_PROCESSES:
+        service = services[name]
+        app, command = check_celery_step(command_steps(service["command"])[0])
+        assert command == ("beat" if name.endswith("-relay") else "worker"), name
+        assert app == SIDE_APPS[name.split("-")[0]], f"{name} runs the other side's app {app}"
+        assert service["environment"]["STRANGLER_RUN_MODE"] == "celery", name
+        assert service["environment"]["DATABASE_URL"], f"{name} lost the shared environment"
+        assert set(service["depends_on"]) >= {"rabbitmq", "monolith-migrate", "catalog-migrate"}
+        test = " ".join(service["healthcheck"]["test"])
+        if command == "worker":
+            port = re.search(r":(\d+)/healthz", test)
+            assert port and f"--inbox-health-port {port.group(1)}" in service["command"], name
+            assert "--inbox-health-port" in celery_worker_options[app]
+
+
+def test_celery_procfile_runs_beat_and_a_worker_per_side(
+    project_commands: dict[str, set[str]],
+) -> None:
+    stack = load_script("stack")
+    entries = stack.parse_procfile(DEPLOY / "Procfile.celery")
+    names = {entry.name for entry in entries}
+    celery_names = {
+        f"{side}-{role}" for side in ("monolith", "catalog") for role in ("worker", "beat")
+    }
+    assert names == WEB_PROCESSES | celery_names
+    for entry in entries:
+        argv, env = stack.command_line(entry, {"PYTHON": "python"})
+        if entry.name in WEB_PROCESSES:
+            check_step(argv, project_commands)
+            continue
+        app, command = check_celery_step(argv)
+        side = entry.name.split("-")[0]
+        assert (app, command) == (SIDE_APPS[side], entry.name.split("-")[1]), entry
+        if command == "beat":
+            assert env["STRANGLER_RUN_MODE"] == "celery", "beat without the relay's schedule"
+
+
+def test_stack_picks_the_procfile_of_the_run_mode() -> None:
+    stack = load_script("stack")
+    assert stack.default_procfile({}) == DEPLOY / "Procfile"
+    assert stack.default_procfile({"STRANGLER_RUN_MODE": "processes"}) == DEPLOY / "Procfile"
+    assert stack.default_procfile({"STRANGLER_RUN_MODE": "celery"}) == DEPLOY / "Procfile.celery"
+    with pytest.raises(SystemExit, match="STRANGLER_RUN_MODE"):
+        stack.default_procfile({"STRANGLER_RUN_MODE": "kubernetes"})
