@@ -94,6 +94,13 @@ ENVIRONMENT = {
     "by another ASGI server (a YAML file or `db`).",
     "STRANGLER_INTERNAL_TOKEN": "Bearer token the sides use on each other's `/internal/` endpoints "
     "(reconcile, cutover); set the same value on every side in production.",
+    "STRANGLER_RUN_MODE": "`processes` (default: `outbox_relay` and `consume_events`) or "
+    "`celery`: the settings schedule the relay task for `celery beat`, and `make run` starts "
+    "`deploy/Procfile.celery` (docs/howto/run-with-celery.md).",
+    "STRANGLER_CELERY_QUEUE": "The Celery queue of the kit's tasks (default "
+    "`<STRANGLER_SERVICE_NAME>.strangler`); a queue per side.",
+    "STRANGLER_RELAY_EVERY": "Seconds between the relay's beat ticks, and each tick's expiry "
+    "(default `1`).",
     "DEMO_GATEWAY_PORT": "`make run`: the gateway's port (8000).",
     "DEMO_MONOLITH_PORT": "`make run`: the monolith's port (8001).",
     "DEMO_CATALOG_PORT": "`make run`: the catalog service's port (8002).",

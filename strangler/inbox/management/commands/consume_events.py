@@ -21,7 +21,8 @@ class Command(BaseCommand):
         "apply it through its registered handler exactly once and in aggregate order, ack after "
         "the commit, retry failures with backoff and dead-letter what cannot be applied. Runs "
         "until SIGTERM or SIGINT (the batch in flight is finished first); --once drains the "
-        "queue and exits."
+        "queue and exits. Celery workers run the same consumer as a worker step instead "
+        "(docs/howto/run-with-celery.md)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -36,7 +36,9 @@ class Command(BaseCommand):
         "published only after the broker confirmed them. Runs until SIGTERM/SIGINT (the batch in "
         "flight is finished first), woken right after each commit (LISTEN/NOTIFY on PostgreSQL) "
         "and sweeping on a timer. Several relays may run at once on PostgreSQL. With --once it "
-        "publishes everything pending and exits (exit status 1 if the broker is unreachable)."
+        "publishes everything pending and exits (exit status 1 if the broker is unreachable). "
+        "Under Celery, a beat-scheduled task runs the same relay instead "
+        "(docs/howto/run-with-celery.md)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
