@@ -21,6 +21,7 @@ $(BENCH_STAMP): pyproject.toml $(STAMP)
 	@touch $(BENCH_STAMP)
 
 # The whole demo stack (deploy/Procfile) behind the gateway on :8000; Ctrl-C stops it all.
+# STRANGLER_RUN_MODE=celery make run: relays and consumers under Celery (deploy/Procfile.celery).
 run: $(STAMP)
 	$(PY) deploy/demo.py prepare
 	$(PY) deploy/stack.py --announce $${STRANGLER_VAR_DIR:-var}/demo-stack.json

@@ -3,7 +3,8 @@
     python deploy/demo.py prepare [--no-backfill]   migrate, seed, declare queues, fill the service
     python deploy/demo.py route catalog --mode shadow|canary|service|monolith [--percent N]
 
-`make run` runs `prepare`, then `deploy/stack.py` starts every process of deploy/Procfile.
+`make run` runs `prepare`, then `deploy/stack.py` starts every process of deploy/Procfile
+(deploy/Procfile.celery with STRANGLER_RUN_MODE=celery).
 Everything comes from the environment, as in every process of the stack: SQLite files and the
 embedded broker under var/ (STRANGLER_VAR_DIR) by default; DATABASE_URL, CATALOG_DATABASE_URL,
 STRANGLER_CONTROL_DATABASE_URL and BROKER_URL select PostgreSQL and RabbitMQ. DEMO_GATEWAY_PORT,
