@@ -9,3 +9,7 @@ class OutboxConfig(AppConfig):
 
     def ready(self) -> None:
         from strangler.outbox import checks  # noqa: F401 - registers the system checks
+        from strangler.outbox.bypass import watch_from_settings
+
+        # STRANGLER_OUTBOX["BYPASS_GUARD"]: off by default, and then nothing is installed.
+        self.bypass_watch = watch_from_settings()

@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import Error, register
 
+from strangler.outbox.bypass import MODES
 from strangler.outbox.conf import DEFAULTS
 
 
@@ -36,6 +37,15 @@ def check_outbox_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]
             errors.append(
                 Error(f"STRANGLER_OUTBOX[{key!r}] must be a positive number.", id="outbox.E005")
             )
+    guard = configured.get("BYPASS_GUARD", DEFAULTS["BYPASS_GUARD"])
+    if guard not in MODES:
+        errors.append(
+            Error(
+                f"STRANGLER_OUTBOX['BYPASS_GUARD'] is {guard!r}.",
+                hint=f"Use one of: {', '.join(repr(mode) for mode in MODES)}.",
+                id="outbox.E006",
+            )
+        )
     if not getattr(settings, "STRANGLER_SERVICE_NAME", ""):
         errors.append(
             Error(

@@ -29,6 +29,11 @@ DEFAULTS = {
     "RETRY_MAX": 60.0,
     # When the broker is unreachable the relay retries after 0.5s, doubling up to this (seconds).
     "RECONNECT_MAX": 10.0,
+    # Report writes that change a STRANGLER_SYNC aggregate's table without recording its event
+    # (QuerySet.update, bulk_create, raw SQL, admin actions...): "off" (nothing installed), "log"
+    # (count strangler_outbox_bypassed_writes and log a warning naming table, aggregate type and
+    # caller) or "refuse" (also roll the transaction back with OutboxBypassError).
+    "BYPASS_GUARD": "off",
 }
 
 
@@ -44,6 +49,7 @@ class OutboxSettings:
     retry_base: float = 1.0
     retry_max: float = 60.0
     reconnect_max: float = 10.0
+    bypass_guard: str = "off"
 
 
 def outbox_settings() -> OutboxSettings:
@@ -62,4 +68,5 @@ def outbox_settings() -> OutboxSettings:
         retry_base=float(values["RETRY_BASE"]),
         retry_max=float(values["RETRY_MAX"]),
         reconnect_max=float(values["RECONNECT_MAX"]),
+        bypass_guard=str(values["BYPASS_GUARD"]),
     )

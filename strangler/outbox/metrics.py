@@ -27,6 +27,13 @@ PUBLISH_DURATION = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 
+BYPASSED_WRITES = Counter(
+    "strangler_outbox_bypassed_writes",
+    "Transactions that changed a tracked table without recording events for the rows they "
+    "changed (one per transaction and table), by outcome: logged, or refused and rolled back.",
+    ["table", "aggregate_type", "outcome"],
+)
+
 
 def failure_reason(error: str) -> str:
     """A low-cardinality label for a publish error message."""

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from strangler.contracts import registry
 from strangler.observability.context import current_trace
+from strangler.outbox.bypass import note_event_recorded
 from strangler.outbox.conf import outbox_settings
 from strangler.outbox.models import AggregateVersion, OutboxEvent
 
@@ -102,6 +103,7 @@ def record_event(
         traceparent=trace.traceparent or "",
         created_at=timezone.now(),
     )
+    note_event_recorded(connection, aggregate_type, aggregate_id)
     if connection.vendor == "postgresql":
         # NOTIFY is transactional: the relay is woken exactly when this commit lands.
         with connection.cursor() as cursor:

@@ -39,8 +39,11 @@ def reset_projection(spec: AggregateSpec, *, subscriber: str) -> ResetResult:
     would make the inbox skip them as duplicates or stale.
     """
     from strangler.inbox.models import InboxRecord, ProjectionVersion
+    from strangler.outbox.services import outbox_capture_suppressed
 
-    rows, _ = spec.model._base_manager.all().delete()
+    # The kit's own write, like a handler's: it publishes nothing and the bypass guard ignores it.
+    with outbox_capture_suppressed():
+        rows, _ = spec.model._base_manager.all().delete()
     versions, _ = ProjectionVersion.objects.filter(projection=spec.projection).delete()
     records, _ = InboxRecord.objects.filter(
         subscriber=subscriber, type__startswith=f"{spec.label}."
