@@ -21,6 +21,7 @@ from django.utils import timezone
 from strangler.cutover.conf import cutover_settings
 from strangler.cutover.selectors import VersionMap, context_specs, versions_behind
 from strangler.cutover.sides import HttpSide, LocalSide, Side
+from strangler.observability import tracing
 from strangler.ownership import services as ownership
 from strangler.ownership.conf import ContextSpec, ownership_settings, this_side
 from strangler.ownership.models import CutoverRun
@@ -273,7 +274,11 @@ class Cutover:
         self._record(step, "started")
         began = time.monotonic()
         try:
-            detail = getattr(self, f"_step_{step}")()
+            with tracing.span(
+                f"strangler.cutover.{step}",
+                attributes={"strangler.context": self.context, "strangler.cutover.step": step},
+            ):
+                detail = getattr(self, f"_step_{step}")()
         except Exception as exc:
             self._record(step, "failed", str(exc))
             self._fail(step, exc)

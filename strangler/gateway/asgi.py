@@ -18,8 +18,12 @@ if not os.environ.get("DJANGO_SETTINGS_MODULE"):
         "project's settings, e.g. DJANGO_SETTINGS_MODULE=mysite.settings uvicorn "
         "strangler.gateway.asgi:application"
     )
+from strangler.observability.tracing import configure_tracing
+
+configure_tracing(service_name="gateway")  # before django.setup(), which would name it otherwise
 django.setup()
 
 from strangler.gateway.factory import build_gateway  # noqa: E402 - needs django.setup() first
+from strangler.observability.tracing import instrument_asgi  # noqa: E402
 
-application = build_gateway(os.environ.get("STRANGLER_GATEWAY_ROUTES"))
+application = instrument_asgi(build_gateway(os.environ.get("STRANGLER_GATEWAY_ROUTES")))

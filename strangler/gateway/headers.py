@@ -9,6 +9,8 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from strangler.observability.tracing import active_traceparent
+
 Headers = list[tuple[bytes, bytes]]
 
 # RFC 9110 7.6.1 plus the legacy names every proxy strips.
@@ -119,7 +121,14 @@ def correlation_id(incoming: bytes | None) -> bytes:
 
 
 def next_traceparent(incoming: bytes | None) -> bytes:
-    """W3C traceparent for the proxied hop: same trace id, a new parent (span) id."""
+    """W3C traceparent for the proxied hop: same trace id, a new parent (span) id.
+
+    With tracing on, the parent is the gateway's own request span (OpenTelemetry's ASGI
+    middleware continued the client's trace), so the hop shows in the trace.
+    """
+    own = active_traceparent()
+    if own is not None:
+        return own.encode()
     span = os.urandom(8).hex().encode()
     match = _TRACEPARENT_OK.match(incoming or b"")
     if match and match.group(1) != b"ff" and set(match.group(2)) != {ord("0")}:

@@ -12,6 +12,11 @@ class InboxConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from strangler.observability.tracing import configure_tracing
+
+        # Once per process: on only when an exporter is configured (OTEL_EXPORTER_OTLP_ENDPOINT,
+        # STRANGLER_TRACE_FILE); off, it installs nothing.
+        configure_tracing()
         from strangler.inbox import (
             checks,  # noqa: F401 - registers the system checks
             metrics,  # noqa: F401 - registers the metrics, so every /metrics lists them

@@ -18,6 +18,7 @@ from strangler.db import upsert_rows
 from strangler.inbox.conf import Handler
 from strangler.inbox.handlers import is_batch_handler
 from strangler.inbox.models import InboxRecord, ProjectionVersion
+from strangler.observability import tracing
 from strangler.observability.context import trace_context
 from strangler.outbox.services import outbox_capture_suppressed
 
@@ -110,6 +111,23 @@ def apply_events(
         )
     if not envelopes:
         return []
+    with tracing.batch_span(
+        "strangler.inbox.apply",
+        (envelope.traceparent for envelope in envelopes),
+        kind="consumer",
+        attributes={
+            "messaging.system": "rabbitmq",
+            "messaging.operation.type": "process",
+            "messaging.consumer.group.name": subscriber,
+            "messaging.batch.message_count": len(envelopes),
+        },
+    ):
+        return _apply_events(envelopes, subscriber=subscriber, handlers=handlers)
+
+
+def _apply_events(
+    envelopes: Sequence[Envelope], *, subscriber: str, handlers: Mapping[str, Handler]
+) -> list[AppliedEvent]:
     now = timezone.now()
     recorded = _record_new_events(subscriber, envelopes, now)
     fresh: dict[tuple[str, str], Envelope] = {}

@@ -19,6 +19,7 @@ from django.utils.dateparse import parse_datetime
 
 from strangler.contracts import registry
 from strangler.contracts.envelope import JSON_CONTENT_TYPE, attribute_strings, binary_message
+from strangler.observability import tracing
 from strangler.outbox import wakeup
 from strangler.outbox.conf import OutboxSettings, outbox_settings
 from strangler.outbox.metrics import (
@@ -229,7 +230,19 @@ class OutboxRelay:
                 return BatchResult()
             partitions = tuple(dict.fromkeys(row.partition for row in rows))
             messages = [outgoing_message(row) for row in rows]
-            with PUBLISH_DURATION.time():
+            with (
+                tracing.batch_span(
+                    "strangler.relay.publish",
+                    (row.traceparent for row in rows),
+                    kind="producer",
+                    attributes={
+                        "messaging.system": "rabbitmq",
+                        "messaging.operation.type": "send",
+                        "messaging.batch.message_count": len(rows),
+                    },
+                ),
+                PUBLISH_DURATION.time(),
+            ):
                 outcomes = self.transport.publish_batch(messages)
             if self.after_confirm is not None:
                 self.after_confirm(rows)

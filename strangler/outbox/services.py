@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from strangler.contracts import registry
+from strangler.observability import tracing
 from strangler.observability.context import current_trace
 from strangler.outbox.bypass import note_event_recorded
 from strangler.outbox.conf import outbox_settings
@@ -88,21 +89,26 @@ def record_event(
     aggregate_type = event_type.rsplit(".", 1)[0]
     aggregate_id = str(subject)
     trace = current_trace()
-    event = OutboxEvent.objects.create(
-        event_id=uuid.uuid4(),
-        event_type=event_type,
-        source=conf.service_name,
-        subject=aggregate_id,
-        aggregate_type=aggregate_type,
-        aggregate_version=next_aggregate_version(aggregate_type, aggregate_id),
-        partition=partition_for(aggregate_type, aggregate_id, conf.partitions),
-        dataversion=version,
-        data=dict(data),
-        correlation_id=correlation_id or trace.correlation_id or "",
-        causation_id=causation_id or trace.causation_id or "",
-        traceparent=trace.traceparent or "",
-        created_at=timezone.now(),
-    )
+    with tracing.span("strangler.record_event", kind="producer") as current:
+        if current is not None:  # tracing is on
+            current.set_attributes(
+                {"cloudevents.event_type": event_type, "cloudevents.event_subject": aggregate_id}
+            )
+        event = OutboxEvent.objects.create(
+            event_id=uuid.uuid4(),
+            event_type=event_type,
+            source=conf.service_name,
+            subject=aggregate_id,
+            aggregate_type=aggregate_type,
+            aggregate_version=next_aggregate_version(aggregate_type, aggregate_id),
+            partition=partition_for(aggregate_type, aggregate_id, conf.partitions),
+            dataversion=version,
+            data=dict(data),
+            correlation_id=correlation_id or trace.correlation_id or "",
+            causation_id=causation_id or trace.causation_id or "",
+            traceparent=tracing.current_traceparent() or "",
+            created_at=timezone.now(),
+        )
     note_event_recorded(connection, aggregate_type, aggregate_id)
     if connection.vendor == "postgresql":
         # NOTIFY is transactional: the relay is woken exactly when this commit lands.

@@ -20,6 +20,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from strangler.contracts import registry
+from strangler.observability import tracing
 from strangler.observability.context import current_trace, trace_context
 from strangler.outbox.conf import outbox_settings
 from strangler.outbox.models import AggregateVersion, OutboxEvent
@@ -208,6 +209,7 @@ def start_run(
     return run, False
 
 
+@tracing.traced("strangler.backfill", lambda spec, *_, **__: {"strangler.aggregate": spec.name})
 def run_backfill(
     spec: AggregateSpec,
     run: BackfillRun,

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from strangler.observability import tracing
 from strangler.sync.checksums import Bounds, Segment
 from strangler.sync.conf import AggregateSpec
 from strangler.sync.peers import SyncPeer
@@ -89,6 +90,7 @@ def _both(source: SyncPeer, target: SyncPeer, call: Callable[[SyncPeer], T]) -> 
         return left.result(), right_value
 
 
+@tracing.traced("strangler.reconcile", lambda spec, **_: {"strangler.aggregate": spec.name})
 def reconcile_aggregate(
     spec: AggregateSpec,
     *,

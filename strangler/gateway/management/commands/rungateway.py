@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from strangler.gateway.conf import gateway_settings
 from strangler.gateway.factory import build_gateway
 from strangler.gateway.routing import RoutingConfigError
+from strangler.observability.tracing import configure_tracing, instrument_asgi
 
 
 class Command(BaseCommand):
@@ -49,6 +50,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         import uvicorn
 
+        configure_tracing(service_name="gateway")
+
         routes = options["routes"] or gateway_settings().routes
         try:
             app = build_gateway(routes, store_shadow_results=not options["no_shadow_store"])
@@ -70,7 +73,7 @@ class Command(BaseCommand):
             f"(routes: {app.source.description}, {loop}/{http})"
         )
         config = uvicorn.Config(
-            app,
+            instrument_asgi(app),
             host=options["host"],
             port=options["port"],
             loop=loop,
