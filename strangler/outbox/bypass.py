@@ -8,7 +8,6 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -126,8 +125,9 @@ class BypassRecorder(BypassPolicy):
 # --- where a write comes from ---------------------------------------------------------------
 
 _DJANGO_DB = os.path.dirname(django.db.__file__) + os.sep
+# This module and strangler/db.py (upsert_rows): the caller of interest is whoever called them.
 _SKIPPED_FILES = frozenset(
-    {__file__, str(Path(__file__).resolve().parents[1] / "db.py")}  # strangler/db.py helpers
+    {__file__, os.path.join(os.path.dirname(os.path.dirname(__file__)), "db.py")}
 )
 _FLUSH = "flush"
 
@@ -158,7 +158,7 @@ class _Write:
     write: TableWrite
     savepoints: tuple[str, ...]  # savepoints open when it ran: rolling one back undoes it
     where: str
-    ids: frozenset[str] | None = None
+    ids: frozenset[str] | None = field(init=False)  # post_save may name an INSERT's new row
 
     def __post_init__(self) -> None:
         self.ids = self.write.ids
@@ -181,7 +181,7 @@ class _Transaction:
     recorded: list[_Recorded] = field(default_factory=list)
 
 
-def find_bypasses(writes: Sequence[_Write], recorded: Sequence[_Recorded]) -> list[Bypass]:
+def _find_bypasses(writes: Sequence[_Write], recorded: Sequence[_Recorded]) -> list[Bypass]:
     """The tables changed without events: a named row needs an event with its id as subject; rows
     no statement named need at least one event of the aggregate type in the transaction."""
     events: dict[str, set[str]] = {}
@@ -323,7 +323,7 @@ class BypassGuard:
         self.settle()
         if not self._in_transaction():
             entries = [_Write(write, (), where) for write in writes]
-            bypasses = find_bypasses(entries, [])
+            bypasses = _find_bypasses(entries, [])
             if self.policy.refuse:
                 self._report(bypasses, refused=True)
                 raise OutboxBypassError(bypasses)
@@ -360,7 +360,7 @@ class BypassGuard:
 
     def _commit(self) -> None:
         transaction, self._transaction = self._transaction, None
-        bypasses = find_bypasses(transaction.writes, transaction.recorded) if transaction else []
+        bypasses = _find_bypasses(transaction.writes, transaction.recorded) if transaction else []
         if bypasses and self.policy.refuse:
             self._report(bypasses, refused=True)
             self._rollback_on_connection()
@@ -426,7 +426,7 @@ class BypassGuard:
         transaction, self._transaction = self._transaction, None
         if transaction is None:
             return
-        bypasses = find_bypasses(transaction.writes, transaction.recorded)
+        bypasses = _find_bypasses(transaction.writes, transaction.recorded)
         refused = refusable and bool(bypasses) and self.policy.refuse
         self._report(bypasses, refused=refused)
         if refused:
