@@ -1,10 +1,8 @@
-"""`manage.py extract_context <app>`: scaffold a standalone DRF service for one context."""
+"""`manage.py extract_context <app>`: generate a standalone DRF service for one context."""
 
 from __future__ import annotations
 
 import importlib.util
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +15,15 @@ from strangler.seams import scaffold
 
 class Command(BaseCommand):
     help = (
-        "Generate a standalone DRF service for one context (app) of this project, in the shape of "
-        "extracted/catalog/: settings from the environment (<NAME>_DATABASE_URL), manage.py, the "
-        "context's models (relations to other contexts become plain id columns), migrations, the "
-        "monolith's serializers and read views at the same paths (writes answer 409 while the "
-        "monolith is the writer), inbox handlers for the context's state-transfer events, and "
-        "tests of the API contract and the handlers. Refuses to overwrite files without --force."
+        "Generate a standalone DRF service for one context (app) of this project, in the one "
+        "shape the kit drives: settings from the kit's blocks and the environment "
+        "(<NAME>_DATABASE_URL, the shared control database), manage.py, the context's models "
+        "(relations to other contexts become plain id columns), migrations, the monolith's "
+        "serializers and read views at the same paths (writes refused until cutover), inbox "
+        "handlers for the context's state-transfer events, STRANGLER_SYNC and "
+        "STRANGLER_OWNERSHIP for reconcile and cutover, and tests. The service is written "
+        "aside, checked (manage.py check, makemigrations, the project's ruff when it has one) "
+        "and moved into place only then."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -35,7 +36,10 @@ class Command(BaseCommand):
             "BASE_DIR/tests/extracted/<name>/, elsewhere to DIR/tests/ with a pytest.ini.",
         )
         parser.add_argument(
-            "--force", action="store_true", help="Overwrite files that already exist."
+            "--force",
+            action="store_true",
+            help="Replace the service's folders (and its tests folder) if they exist; the old "
+            "ones are swapped out only once the new service passed its checks.",
         )
         parser.add_argument(
             "--no-migrations",
@@ -54,54 +58,29 @@ class Command(BaseCommand):
         out = Path(options["to"] or project_root / "extracted" / label)
         try:
             plan = scaffold.plan_output(out.name, label, out, project_root)
+            existing = scaffold.existing_targets(plan)
+            if existing and not options["force"]:
+                listed = "\n  ".join(str(p) for p in existing[:20])
+                raise CommandError(
+                    f"{len(existing)} file(s) already exist; nothing was written. Use --force "
+                    f"to replace the service's folders:\n  {listed}"
+                )
             self.stderr.write(f"reading {config.name} (models, routes, OpenAPI, event schemas)")
             source = scaffold.read_context(config, registry.get_app_configs())
             files = scaffold.generate(source, plan)
-            samples = _samples(files)
-            scaffold.check_samples(samples, source.events)
-        except scaffold.ScaffoldError as exc:
-            raise CommandError(str(exc)) from exc
-        existing = scaffold.existing_files(files)
-        if existing and not options["force"]:
-            listed = "\n  ".join(str(p) for p in existing[:20])
-            raise CommandError(
-                f"{len(existing)} file(s) already exist; nothing was written. Use --force to "
-                f"overwrite them:\n  {listed}"
+            written = scaffold.write_service(
+                files,
+                plan,
+                lint_config=_ruff_config(project_root),
+                make_migrations=not options["no_migrations"],
+                extra_path=[project_root],
+                log=self.stderr.write,
             )
-        scaffold.write_files(files)
-        python_files = [f.path for f in files if f.path.suffix == ".py"]
-        lint_config = _ruff_config(project_root)
-        try:
-            if lint_config is not None:
-                self.stderr.write(f"formatting with ruff ({_shown(lint_config)})")
-                scaffold.ruff_files(python_files, project_root, lint_config)
-            if not options["no_migrations"]:
-                self.stderr.write("making the service's migrations")
-                migration = self._make_migrations(plan)
-                if migration and lint_config is not None:
-                    # Migrations are generated code too: the same style as the rest.
-                    scaffold.ruff_files([migration], project_root, lint_config)
         except scaffold.ScaffoldError as exc:
-            raise CommandError(str(exc)) from exc
-        self._report(plan, files)
+            raise CommandError(f"{exc}\nNothing was written.") from exc
+        self._report(plan, written)
 
-    def _make_migrations(self, plan: scaffold.Plan) -> Path | None:
-        migrations = plan.out / plan.app / "migrations"
-        before = set(migrations.glob("0*.py"))
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": f"{plan.package}.config.settings"}
-        env.pop("DATABASE_URL", None)
-        env[f"{plan.name.upper()}_DATABASE_URL"] = "sqlite://:memory:"
-        scaffold.run_tool(
-            [sys.executable, str(plan.out / "manage.py"), "makemigrations", plan.app],
-            plan.out,
-            env,
-        )
-        created = sorted(set(migrations.glob("0*.py")) - before)
-        return created[0] if created else None
-
-    def _report(self, plan: scaffold.Plan, files: list[scaffold.GeneratedFile]) -> None:
-        migrations = sorted((plan.out / plan.app / "migrations").glob("0*.py"))
-        written = [f.path for f in files] + migrations
+    def _report(self, plan: scaffold.Plan, written: list[Path]) -> None:
         self.stdout.write(f"Wrote the {plan.name} service ({len(written)} files):")
         for path in written:
             self.stdout.write(f"  {_shown(path)}")
@@ -109,7 +88,7 @@ class Command(BaseCommand):
             self.stdout.write("\nLeft for you (the generator could not carry these over):")
             for note in plan.notes:
                 self.stdout.write(f"  - {note}")
-        name = plan.name.upper()
+        name = plan.env_prefix
         manage = _shown(plan.out / "manage.py")
         tests = _shown(plan.tests_dir)
         self.stdout.write(
@@ -117,7 +96,7 @@ class Command(BaseCommand):
             f"  1. {name}_DATABASE_URL=postgres://... python {manage} migrate\n"
             f"  2. python {manage} setup_broker   (declares the service's queue)\n"
             f"  3. python {manage} consume_events (applies the monolith's events)\n"
-            f"  4. backfill existing rows, then reconcile until drift is zero\n"
+            f"  4. backfill {plan.app}, then reconcile {plan.app} until drift is zero\n"
             f"  5. python -m pytest {tests}"
             + (
                 " (from the service folder: pytest.ini is there)"
@@ -142,15 +121,6 @@ def _ruff_config(project_root: Path) -> Path | None:
 
 def _text(path: Path) -> str:
     return path.read_text(encoding="utf-8", errors="replace")
-
-
-def _samples(files: list[scaffold.GeneratedFile]) -> dict[str, Any]:
-    import json
-
-    for generated in files:
-        if generated.path.name == "event_samples.json":
-            return json.loads(generated.content)
-    return {}
 
 
 def _shown(path: Path) -> str:
