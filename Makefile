@@ -27,6 +27,8 @@ run: $(STAMP)
 	$(PY) deploy/stack.py --announce $${STRANGLER_VAR_DIR:-var}/demo-stack.json
 
 test: $(BENCH_STAMP)
+	@command -v chromium >/dev/null \
+		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	$(PY) -m tests.run_suites
 
 # Benchmarks (not part of `make test`): under 20 minutes; results in bench/results/ and

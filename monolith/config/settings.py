@@ -151,6 +151,9 @@ STRANGLER_SUBSCRIPTIONS: list[dict[str, object]] = [
 STRANGLER_OWNERSHIP = {
     "CONTEXTS": {"catalog": {"service": "catalog-service", "default_writer": "monolith"}},
 }
+# The gateway's routing table (deploy/demo.py writes it): the migration dashboard shows each
+# route's mode and canary share from it; `rungateway --routes` may name another.
+STRANGLER_GATEWAY = {"ROUTES": str(VAR_DIR / "routes.yaml")}
 # What backfill / reconcile / replay work on (strangler.sync): the one place the mapping lives.
 STRANGLER_SYNC = {
     "CONTEXTS": {

@@ -1,8 +1,11 @@
-"""The monolith's routes: each context's API, the OpenAPI schema and docs, probes, admin."""
+"""The monolith's routes: each context's API, the OpenAPI schema and docs, probes, admin and the
+migration dashboard (/strangler/dashboard/)."""
 
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from strangler.observability.urls import dashboard_urlpatterns
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -14,5 +17,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("internal/sync/", include("strangler.sync.urls")),
     path("internal/cutover/", include("strangler.cutover.urls")),
+    path("strangler/", include(dashboard_urlpatterns)),
     path("", include("strangler.observability.urls")),
 ]

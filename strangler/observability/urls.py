@@ -9,3 +9,9 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.metrics, name="metrics"),
 ]
+
+# The migration dashboard: include these where the project wants it (the shop: /strangler/).
+dashboard_urlpatterns = [
+    path("dashboard/", views.dashboard, name="strangler-dashboard"),
+    path("dashboard.json", views.dashboard_json, name="strangler-dashboard-json"),
+]

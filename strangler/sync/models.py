@@ -31,3 +31,32 @@ class BackfillRun(models.Model):
 
     def __str__(self) -> str:
         return f"backfill {self.context}.{self.aggregate} {self.status} at {self.last_key}"
+
+
+class ReconcileResult(models.Model):
+    """What a reconcile of an aggregate found; the newest row per aggregate is on the dashboard."""
+
+    context = models.CharField(max_length=100)
+    aggregate = models.CharField(max_length=100)
+    source = models.CharField(max_length=200)
+    target = models.CharField(max_length=200)
+    drift = models.BigIntegerField()  # aggregates missing, extra or different on the target
+    missing = models.BigIntegerField(default=0)
+    extra = models.BigIntegerField(default=0)
+    different = models.BigIntegerField(default=0)
+    source_count = models.BigIntegerField(default=0)
+    target_count = models.BigIntegerField(default=0)
+    rows_hashed = models.BigIntegerField(default=0)
+    seconds = models.FloatField(default=0.0)
+    repaired = models.JSONField(default=dict, blank=True)
+    finished_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "strangler_sync_reconcile_result"
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["context", "aggregate", "-id"], name="reconcile_result_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"reconcile {self.context}.{self.aggregate}: drift {self.drift}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -210,3 +210,34 @@ def repair_drift(spec: AggregateSpec, report: AggregateReport) -> dict[str, int]
             record_event(spec.deleted_event, subject=key, data=build(key))
             deletions += 1
     return {"snapshots": snapshots, "deletions": deletions}
+
+
+def reconcile_result_record(
+    spec: AggregateSpec,
+    report: AggregateReport,
+    *,
+    source: str,
+    target: str,
+    repaired: Mapping[str, int] | None = None,
+) -> None:
+    """Keep what a reconcile found, for the dashboard (one row per run and aggregate)."""
+    from django.utils import timezone
+
+    from strangler.sync.models import ReconcileResult
+
+    ReconcileResult.objects.create(
+        context=spec.context,
+        aggregate=spec.name,
+        source=source,
+        target=target,
+        drift=report.drift,
+        missing=len(report.missing),
+        extra=len(report.extra),
+        different=len(report.different),
+        source_count=report.source_count,
+        target_count=report.target_count,
+        rows_hashed=report.rows_hashed,
+        seconds=round(report.seconds, 3),
+        repaired=dict(repaired or {}),
+        finished_at=timezone.now(),
+    )

@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
+    # Serves drf_spectacular_sidecar's swagger-ui assets for /api/docs/ (runserver, collectstatic).
+    "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
     "drf_spectacular",

@@ -16,6 +16,7 @@ from strangler.sync.reconcile import (
     AggregateReport,
     ReconcileError,
     reconcile_aggregate,
+    reconcile_result_record,
     repair_drift,
 )
 
@@ -99,6 +100,14 @@ class Command(BaseCommand):
         finally:
             source.close()
             target.close()
+        for spec, report in zip(specs, reports, strict=False):
+            reconcile_result_record(
+                spec,
+                report,
+                source=source.name,
+                target=target.name,
+                repaired=repairs.get(spec.label),
+            )
         drift = sum(r.drift for r in reports)
         if options["json"]:
             body = {
