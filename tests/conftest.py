@@ -65,6 +65,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.fixturenames.insert(0, "rabbitmq_url")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def identity_environment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """One token key pair for the session: this process signs and verifies with it, and every
+    process a test starts inherits it (STRANGLER_IDENTITY_* variables)."""
+    from django.conf import settings
+
+    from tests.identity import make_identity_keys, use_identity_environment
+
+    env = make_identity_keys(tmp_path_factory.mktemp("identity"))
+    use_identity_environment(env)
+    if settings.configured and hasattr(settings, "STRANGLER_IDENTITY"):
+        settings.STRANGLER_IDENTITY = {
+            **settings.STRANGLER_IDENTITY,
+            "SIGNING_KEY": env["STRANGLER_IDENTITY_SIGNING_KEY"],
+            "VERIFYING_KEYS": [env["STRANGLER_IDENTITY_VERIFYING_KEYS"]],
+        }
+    return env
+
+
 @pytest.fixture(autouse=True)
 def _forget_ownership_states() -> Iterator[None]:
     """A test's ownership changes roll back with its transaction; so must the process's cache."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
+from rest_framework.permissions import DjangoModelPermissionsOrAnonReadOnly
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from monolith.catalog import selectors, services
 from monolith.catalog.filters import CategoryFilter, ProductFilter
-from monolith.catalog.models import Category
+from monolith.catalog.models import Category, Product
 
 
 class CategorySerializer(serializers.Serializer):
@@ -60,6 +61,7 @@ class ProductInputSerializer(serializers.Serializer):
 class CategoryListApi(ListAPIView):
     """GET lists categories (?parent=, ?root=); POST creates one."""
 
+    permission_classes = [DjangoModelPermissionsOrAnonReadOnly]
     serializer_class = CategorySerializer
     filterset_class = CategoryFilter
     search_fields = ["name", "slug"]
@@ -79,6 +81,10 @@ class CategoryListApi(ListAPIView):
 
 class CategoryDetailApi(APIView):
     """One category: GET, PUT (replace), PATCH (change some fields), DELETE."""
+
+    # Reads are public; writes need catalog.change_category / delete_category.
+    permission_classes = [DjangoModelPermissionsOrAnonReadOnly]
+    queryset = Category.objects.all()
 
     @extend_schema(responses=CategorySerializer)
     def get(self, request: Request, category_id: int) -> Response:
@@ -109,6 +115,7 @@ class CategoryDetailApi(APIView):
 class ProductListApi(ListAPIView):
     """GET lists products (search, filters, ordering); POST creates one."""
 
+    permission_classes = [DjangoModelPermissionsOrAnonReadOnly]
     serializer_class = ProductSerializer
     filterset_class = ProductFilter
     search_fields = ["name", "sku", "description"]
@@ -128,6 +135,10 @@ class ProductListApi(ListAPIView):
 
 class ProductDetailApi(APIView):
     """One product: GET, PUT (replace), PATCH (change some fields), DELETE."""
+
+    # Reads are public; writes need catalog.change_product / delete_product.
+    permission_classes = [DjangoModelPermissionsOrAnonReadOnly]
+    queryset = Product.objects.all()
 
     @extend_schema(responses=ProductSerializer)
     def get(self, request: Request, product_id: int) -> Response:

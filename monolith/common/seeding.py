@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from django.utils import timezone
 
@@ -63,6 +65,18 @@ ORDER_STATUSES = (
     (OrderStatus.CANCELLED, 15),
 )
 
+# The tutorial's users (docs/tutorial/README.md): a staff member who may change the catalog,
+# the stock, customers and orders, and two customers, each linked to one demo customer record.
+# Demo credentials only: never seed them into a shop that faces the internet.
+STAFF_GROUP = "shop staff"
+STAFF_APPS = ("catalog", "inventory", "customers", "orders")
+DEMO_USERS: tuple[tuple[str, str, int | None], ...] = (
+    # (username, password, index of the demo customer they are, or None for staff)
+    ("staff", "staff-demo-password", None),
+    ("ada", "ada-demo-password", 1),
+    ("ben", "ben-demo-password", 2),
+)
+
 T = TypeVar("T")
 Progress = Callable[[str, int, int], None]
 
@@ -88,6 +102,7 @@ class SeedReport:
     customers: int = 0
     addresses: int = 0
     orders: int = 0
+    users: int = 0
     order_lines: int = 0
     reservations: int = 0
     seconds: float = 0.0
@@ -137,6 +152,7 @@ def seed_demo(plan: SeedPlan, *, progress: Progress | None = None) -> SeedReport
         ("products", lambda: _seed_products(plan, report, progress)),
         ("stock", lambda: _seed_stock(plan, report, progress)),
         ("customers", lambda: _seed_customers(plan, report, progress)),
+        ("users", lambda: _seed_users(report)),
         ("orders", lambda: _seed_orders(plan, report, progress)),
     ]
     for name, run in phases:
@@ -149,6 +165,24 @@ def seed_demo(plan: SeedPlan, *, progress: Progress | None = None) -> SeedReport
 
 
 @transaction.atomic
+def _seed_users(report: SeedReport) -> None:
+    """The demo users (DEMO_USERS), made once; customers are linked to theirs when it exists."""
+    staff_group, _ = Group.objects.get_or_create(name=STAFF_GROUP)
+    staff_group.permissions.add(*Permission.objects.filter(content_type__app_label__in=STAFF_APPS))
+    users = get_user_model().objects
+    for username, password, customer_index in DEMO_USERS:
+        user = users.filter(username=username).first()
+        if user is None:
+            user = users.create_user(
+                username=username, password=password, is_staff=customer_index is None
+            )
+            report.users += 1
+        if customer_index is None:
+            user.groups.add(staff_group)
+        elif not Customer.objects.filter(user=user).exists():
+            Customer.objects.filter(email=demo_email(customer_index), user=None).update(user=user)
+
+
 def _seed_categories(report: SeedReport) -> None:
     existing = dict(Category.objects.values_list("slug", "pk"))
     roots = [

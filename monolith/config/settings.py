@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "strangler.identity",
     "strangler.outbox",
     "strangler.transport",
     "strangler.contracts",
@@ -119,6 +120,19 @@ SPECTACULAR_SETTINGS = spectacular_settings(
 # strangler-kit
 STRANGLER_SERVICE_NAME = "monolith"
 STRANGLER_VAR_DIR = VAR_DIR
+# Identity across the split: the monolith signs access tokens (POST /api/auth/token/) with its
+# private key; every side verifies them with the public keys (docs/adr/0009). In development the
+# key pair is made under var/identity/ on first use.
+STRANGLER_IDENTITY = {
+    "ISSUER": "monolith",
+    "SIGNING_KEY": os.environ.get(
+        "STRANGLER_IDENTITY_SIGNING_KEY", str(VAR_DIR / "identity" / "signing.pem")
+    ),
+    "VERIFYING_KEYS": env_list(
+        "STRANGLER_IDENTITY_VERIFYING_KEYS", [str(VAR_DIR / "identity" / "public")]
+    ),
+    "TOKEN_LIFETIME": env_int("STRANGLER_IDENTITY_TOKEN_LIFETIME", 3600),
+}
 # The shop's published language (shared_contracts/: EVENTS, UPCASTERS, schemas, released.json);
 # check_contracts and generate_asyncapi work on it, and its reference pages live in docs/.
 STRANGLER_CONTRACTS = {

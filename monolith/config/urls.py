@@ -9,6 +9,7 @@ from strangler.observability.urls import dashboard_urlpatterns
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/auth/", include("strangler.identity.urls")),
     path("api/catalog/", include("monolith.catalog.urls")),
     path("api/inventory/", include("monolith.inventory.urls")),
     path("api/customers/", include("monolith.customers.urls")),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -57,8 +58,13 @@ class CustomerInputSerializer(serializers.Serializer):
 
 
 class CustomerListApi(ListAPIView):
-    """GET lists customers (?email=, ?country=, search by name/email); POST creates one."""
+    """GET lists customers (?email=, ?country=, search by name/email); POST creates one.
 
+    A user who is not staff sees only their own customer record, and creating one links it to
+    them (one per user); staff see every customer and create unlinked ones.
+    """
+
+    permission_classes = [IsAuthenticated]
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilter
     search_fields = ["name", "email"]
@@ -66,22 +72,30 @@ class CustomerListApi(ListAPIView):
     ordering = ["id"]
 
     def get_queryset(self):
-        return selectors.customer_list()
+        return selectors.customer_list(user=self.request.user)
 
     @extend_schema(request=CustomerInputSerializer, responses={201: CustomerSerializer})
     def post(self, request: Request) -> Response:
         serializer = CustomerInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        customer = services.customer_create(**serializer.validated_data)
+        owner = None if request.user.is_staff else request.user.pk
+        if owner is not None and selectors.customers_visible_to(request.user).exists():
+            raise serializers.ValidationError(
+                {"detail": "Your user already has a customer record; change that one."}
+            )
+        customer = services.customer_create(**serializer.validated_data, user_id=owner)
         return Response(CustomerSerializer(customer).data, status=status.HTTP_201_CREATED)
 
 
 class CustomerDetailApi(APIView):
     """One customer: GET, PUT (replace, addresses included), PATCH, DELETE."""
 
+    # Someone else's record is a 404, as if it did not exist (customers_visible_to).
+    permission_classes = [IsAuthenticated]
+
     @extend_schema(responses=CustomerSerializer)
     def get(self, request: Request, customer_id: int) -> Response:
-        customer = selectors.customer_get(customer_id=customer_id)
+        customer = selectors.customer_get(customer_id=customer_id, user=request.user)
         return Response(CustomerSerializer(customer).data)
 
     @extend_schema(request=CustomerInputSerializer, responses=CustomerSerializer)
@@ -94,11 +108,13 @@ class CustomerDetailApi(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, customer_id: int) -> Response:
-        services.customer_delete(customer=selectors.customer_get(customer_id=customer_id))
+        services.customer_delete(
+            customer=selectors.customer_get(customer_id=customer_id, user=request.user)
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _update(self, request: Request, customer_id: int, *, partial: bool) -> Response:
-        customer = selectors.customer_get(customer_id=customer_id)
+        customer = selectors.customer_get(customer_id=customer_id, user=request.user)
         serializer = CustomerInputSerializer(data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         customer = services.customer_update(customer=customer, changes=serializer.validated_data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
@@ -15,6 +16,15 @@ class Customer(models.Model):
 
     email = models.EmailField(max_length=254, unique=True)
     name = models.CharField(max_length=200)
+    # The shop user who is this customer: they see and change this record and its orders only.
+    # Empty for customers created by staff for someone without a login.
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="customer",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

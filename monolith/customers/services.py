@@ -69,9 +69,11 @@ def _record(customer: Customer) -> Customer:
 
 
 @transaction.atomic
-def customer_create(*, email: str, name: str, addresses: Sequence[AddressData] = ()) -> Customer:
-    """Create a customer with its addresses."""
-    customer = Customer(email=email.strip().lower(), name=name)
+def customer_create(
+    *, email: str, name: str, addresses: Sequence[AddressData] = (), user_id: int | None = None
+) -> Customer:
+    """Create a customer with its addresses, linked to the shop user `user_id` if given."""
+    customer = Customer(email=email.strip().lower(), name=name, user_id=user_id)
     customer.full_clean()
     customer.save()
     _replace_addresses(customer, addresses)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
+from rest_framework.permissions import DjangoModelPermissions
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from monolith.inventory import selectors, services
 from monolith.inventory.filters import StockFilter
+from monolith.inventory.models import StockItem
 
 
 class StockSerializer(serializers.Serializer):
@@ -58,8 +60,20 @@ class StockDetailApi(APIView):
         return Response(StockSerializer(selectors.stock_get(stock_id=stock_id)).data)
 
 
+class CanAdjustStock(DjangoModelPermissions):
+    """Adjusting stock changes a stock item: POST needs inventory.change_stockitem."""
+
+    perms_map = {
+        **DjangoModelPermissions.perms_map,
+        "POST": ["%(app_label)s.change_%(model_name)s"],
+    }
+
+
 class StockAdjustApi(APIView):
     """POST adds (delta > 0) or removes (delta < 0) units of a SKU, with a reason."""
+
+    permission_classes = [CanAdjustStock]
+    queryset = StockItem.objects.all()
 
     @extend_schema(request=StockAdjustInputSerializer, responses=StockSerializer)
     def post(self, request: Request) -> Response:

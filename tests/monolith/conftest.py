@@ -3,15 +3,39 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
 
 from strangler.outbox.models import OutboxEvent
+from tests.identity import token_of
 
 
 @pytest.fixture
-def api() -> APIClient:
+def staff_user(db: None) -> Any:
+    """A staff member holding every model permission of the shop's four contexts."""
+    from django.contrib.auth.models import Permission, User
+
+    user = User.objects.create_user(username="clerk", password="clerk-password", is_staff=True)
+    user.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label__in=("catalog", "inventory", "customers", "orders")
+        )
+    )
+    return User.objects.get(pk=user.pk)  # fresh: the permission cache is filled on first use
+
+
+@pytest.fixture
+def api(staff_user: Any) -> APIClient:
+    """A client of a staff member, authenticated with a bearer token as a client would be."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_of(staff_user)}")
+    return client
+
+
+@pytest.fixture
+def anonymous_api() -> APIClient:
     return APIClient()
 
 

@@ -1,0 +1,1 @@
+"""Identity across the split: the monolith signs tokens, every side verifies them locally."""
