@@ -7,7 +7,13 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import Error, register
 
-from strangler.ownership.conf import DEFAULTS, OwnershipConfigurationError, ownership_settings
+from strangler.ownership.conf import (
+    DEFAULTS,
+    MONOLITH,
+    OwnershipConfigurationError,
+    ownership_settings,
+    this_side,
+)
 
 ROUTER = "strangler.ownership.router.ControlDatabaseRouter"
 
@@ -54,4 +60,16 @@ def check_ownership_settings(app_configs: Any = None, **kwargs: Any) -> list[Err
                     id="ownership.E005",
                 )
             )
+    side = this_side()
+    if conf.contexts and not any(side in spec.sides for spec in conf.contexts.values()):
+        services = ", ".join(sorted({spec.service for spec in conf.contexts.values()}))
+        errors.append(
+            Error(
+                f"STRANGLER_SERVICE_NAME {side!r} is no side of any context in "
+                "STRANGLER_OWNERSHIP['CONTEXTS']: every write here would be refused.",
+                hint=f"The monolith runs as {MONOLITH!r}; a service as the 'service' its "
+                f"context names ({services}).",
+                id="ownership.E006",
+            )
+        )
     return errors
