@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import json
+import dataclasses
 import logging
+import re
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
+from strangler.gateway.admin_api import AdminApi, is_gateway_path, send_error
 from strangler.gateway.client import (
     UpstreamConnectError,
     UpstreamDisconnected,
@@ -38,13 +37,10 @@ from strangler.gateway.headers import (
 )
 from strangler.gateway.metrics import GatewayMetrics
 from strangler.gateway.ownership import OwnershipReader, OwnershipWatcher
-from strangler.gateway.registry import (
-    UNAVAILABLE_STATUSES,
-    Instance,
-    Registry,
-    UnknownBackendError,
-)
+from strangler.gateway.registry import Instance, Registry, counts_as_failure
 from strangler.gateway.routing import (
+    DENY,
+    DENY_UNMATCHED,
     IDEMPOTENT_METHODS,
     MONOLITH,
     SAFE_METHODS,
@@ -66,6 +62,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
 _JSON = [(b"content-type", b"application/json")]
+_OWS = b" \t"
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 5.6.2
 # Request headers the gateway sets itself; copying the client's would defeat the point.
 # Expect is answered by the ASGI server; the backend gets the body straight away.
 _REPLACED = (
@@ -82,16 +80,24 @@ _REPLACED = (
 
 
 class GatewayRefusal(Exception):
-    """The gateway answers the client itself with this status (400, 413, 421, 502, 503, 504)."""
+    """The gateway answers the client itself with this status (400, 404, 408, 413, 421, 501,
+    502, 503, 504); `close` ends the connection (a request body may be left unread)."""
 
     def __init__(
-        self, status: int, code: str, message: str, *, retry_after: int | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        retry_after: int | None = None,
+        close: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self.close = close
 
 
 class ClientDisconnected(Exception):
@@ -135,6 +141,15 @@ class GatewayApp:
         self._start_lock: asyncio.Lock | None = None
         self._observers: dict[tuple[str, str], Any] = {}
         self._counters: dict[tuple[str, str, int], Any] = {}
+        self.admin = AdminApi(self)
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    def admin_listener(self) -> AdminApi:
+        """The ASGI app of the admin listener (ADMIN_LISTEN): metrics and the admin API."""
+        return AdminApi(self, separate=True)
 
     # -- ASGI entry point ----------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -224,6 +239,8 @@ class GatewayApp:
         self._started = False
 
     def _apply(self, table: RoutingTable) -> None:
+        if self.settings.unmatched == DENY:
+            table = dataclasses.replace(table, unmatched=DENY_UNMATCHED)
         self.registry.apply_table(table)
         self.table = table
         for backend in self.registry.backends.values():
@@ -280,8 +297,8 @@ class GatewayApp:
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         path: str = scope["path"]
-        if path.startswith("/_gateway/") or path in ("/healthz", "/metrics"):
-            await self._internal(scope, receive, send)
+        if is_gateway_path(path):
+            await self.admin.handle(scope, receive, send)
             return
         route_name, target, status = "none", "gateway", 500
         try:
@@ -291,8 +308,13 @@ class GatewayApp:
             target, status = await self._route(route, request, scope, receive, send)
         except GatewayRefusal as refusal:
             status = refusal.status
-            await _send_error(
-                send, refusal.status, refusal.code, refusal.message, retry_after=refusal.retry_after
+            await send_error(
+                send,
+                refusal.status,
+                refusal.code,
+                refusal.message,
+                retry_after=refusal.retry_after,
+                close=refusal.close,
             )
         except ClientDisconnected:
             status = 499
@@ -319,7 +341,8 @@ class GatewayApp:
     def _inspect(self, scope: Scope) -> _Request:
         """Validate the request and build the headers the backend will see."""
         method: str = scope["method"]
-        host = b""
+        host: bytes | None = None
+        codings: list[bytes] = []
         content_length: int | None = None
         chunked = False
         incoming_for = incoming_proto = incoming_host = None
@@ -334,18 +357,17 @@ class GatewayApp:
                     cookie = value
                 continue
             if name == b"host":
+                if host is not None:  # RFC 9112 3.2: more than one Host is a 400
+                    raise GatewayRefusal(400, "bad_request", "More than one Host.", close=True)
                 host = value
             elif name == b"content-length":
                 if not value.isdigit() or (
                     content_length is not None and int(value) != content_length
                 ):
-                    raise GatewayRefusal(400, "bad_request", "Invalid Content-Length.")
+                    raise GatewayRefusal(400, "bad_request", "Invalid Content-Length.", close=True)
                 content_length = int(value)
             elif name == b"transfer-encoding":
-                if value.lower().strip() != b"chunked":
-                    raise GatewayRefusal(
-                        400, "bad_request", "Only chunked transfer coding is accepted."
-                    )
+                codings += [c.strip(_OWS).lower() for c in value.split(b",")]
                 chunked = True
             elif name == b"x-forwarded-for":
                 incoming_for = (
@@ -364,13 +386,18 @@ class GatewayApp:
             elif name == b"connection":
                 has_connection = True
                 outbound.append((name, value))  # removed below with the names it lists
+        if chunked:
+            _check_codings(codings)
         if chunked and content_length is not None:
             # RFC 9112 6.1: both at once is how request smuggling starts; refuse it outright.
-            raise GatewayRefusal(400, "bad_request", "Transfer-Encoding with Content-Length.")
+            raise GatewayRefusal(
+                400, "bad_request", "Transfer-Encoding with Content-Length.", close=True
+            )
         if content_length is not None and content_length > self.settings.max_body_bytes:
             raise GatewayRefusal(
-                413, "too_large", f"Body over {self.settings.max_body_bytes} bytes."
+                413, "too_large", f"Body over {self.settings.max_body_bytes} bytes.", close=True
             )
+        host = host or b""
         allowed = self._hosts.get(host)
         if allowed is None:
             allowed = (
@@ -379,7 +406,12 @@ class GatewayApp:
             if len(self._hosts) < 1024:
                 self._hosts[host] = allowed
         if not allowed:
-            raise GatewayRefusal(421, "unknown_host", "This gateway does not serve that host.")
+            raise GatewayRefusal(
+                421,
+                "unknown_host",
+                "This gateway does not serve that host.",
+                close=chunked or bool(content_length),
+            )
         if has_connection:
             outbound = strip_hop_by_hop(outbound)
         client = scope.get("client")
@@ -419,6 +451,11 @@ class GatewayApp:
     async def _route(
         self, route: Route, request: _Request, scope: Scope, receive: Receive, send: Send
     ) -> tuple[str, int]:
+        if route.mode == DENY:
+            code = "forbidden" if route.status == 403 else "not_found"
+            raise GatewayRefusal(
+                route.status, code, "Not served through this gateway.", close=request.has_body
+            )
         if route.context is not None:
             decision = write_decision(route, request.method, self.ownership.get(route.context))
             if decision is not None:  # an unsafe method: the context's writer, whatever the mode
@@ -474,7 +511,7 @@ class GatewayApp:
         parts: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
+            message = await self._receive_body(receive)
             if message["type"] == "http.disconnect":
                 raise ClientDisconnected()
             chunk = message.get("body", b"")
@@ -498,7 +535,7 @@ class GatewayApp:
         if prefix:
             yield prefix
         while True:
-            message = await receive()
+            message = await self._receive_body(receive)
             if message["type"] == "http.disconnect":
                 raise ClientDisconnected()
             chunk = message.get("body", b"")
@@ -511,6 +548,16 @@ class GatewayApp:
                 yield chunk
             if not message.get("more_body", False):
                 return
+
+    async def _receive_body(self, receive: Receive) -> dict[str, Any]:
+        """The next piece of the request body, or 408 when it takes over BODY_TIMEOUT."""
+        try:
+            async with asyncio.timeout(self.settings.body_timeout):
+                return await receive()
+        except TimeoutError:
+            raise GatewayRefusal(
+                408, "body_timeout", "The request body stopped arriving.", close=True
+            ) from None
 
     def _upstream_headers(self, request: _Request, instance_host: bytes) -> Headers:
         host = request.host if self.settings.preserve_host and request.host else instance_host
@@ -551,7 +598,7 @@ class GatewayApp:
             if response.status < 500:
                 return route.service, await self._relay(instance, response, request, send)
             response.discard()
-            self._finish(instance, response.status)
+            self._finish(instance, response.status, response.headers)
             logger.warning(
                 "canary falls back to the monolith: service answered %s", response.status
             )
@@ -572,6 +619,15 @@ class GatewayApp:
         backend = self.registry.backends.get(backend_name)
         if backend is None:
             raise GatewayRefusal(502, "bad_gateway", f"Backend {backend_name} is not configured.")
+        if sum(i.outstanding for i in backend.instances) >= self.settings.max_in_flight:
+            self.metrics.upstream_errors.labels(backend_name, "Overloaded").inc()
+            raise GatewayRefusal(
+                503,
+                "overloaded",
+                f"{backend_name} has {self.settings.max_in_flight} requests in flight.",
+                retry_after=1,
+                close=request.has_body,
+            )
         replayable = isinstance(body, bytes)
         attempts = 1 + (
             (self.settings.retries if retries is None else retries) if replayable else 0
@@ -617,9 +673,10 @@ class GatewayApp:
             return instance, response
         raise _refusal_for(error, backend_name)
 
-    def _finish(self, instance: Instance, status: int) -> None:
+    def _finish(self, instance: Instance, status: int, headers: Headers = ()) -> None:  # type: ignore[assignment]
+        """The exchange is over: the instance's in-flight count and passive health."""
         instance.outstanding -= 1
-        self.registry.record(instance, failed=status in UNAVAILABLE_STATUSES)
+        self.registry.record(instance, failed=counts_as_failure(status, headers))
 
     async def _relay(
         self,
@@ -674,7 +731,7 @@ class GatewayApp:
             self._finish(instance, 502)
             logger.warning("backend failed mid-response: %s", exc)
             raise
-        self._finish(instance, status)
+        self._finish(instance, status, response.headers)
         if shadow is not None and body is not None and self._mirror is not None:
             if capture is not None:
                 self._mirror.submit(
@@ -726,7 +783,7 @@ class GatewayApp:
             response.discard()
             self._finish(instance, 502)
             raise
-        self._finish(instance, response.status)
+        self._finish(instance, response.status, response.headers)
         return CapturedResponse(response.status, _header_map(response.headers), body)
 
     def _log_shadow_result(self, result: ShadowResult) -> None:
@@ -737,85 +794,6 @@ class GatewayApp:
                 result.path,
                 "; ".join(str(d) for d in result.differences) or result.error,
             )
-
-    # -- the gateway's own endpoints -----------------------------------------------------------
-    async def _internal(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path, method = scope["path"], scope["method"]
-        if path == "/healthz":
-            await _send_json(send, 200, {"status": "ok"})
-        elif path == "/metrics":
-            body = generate_latest(self.metrics.registry)
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [(b"content-type", CONTENT_TYPE_LATEST.encode())],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
-        elif path == "/_gateway/readyz":
-            monolith = self.registry.backends.get(MONOLITH)
-            now = self.registry.clock()
-            ready = bool(monolith and any(i.available(now) for i in monolith.instances))
-            await _send_json(
-                send, 200 if ready else 503, {"status": "ok" if ready else "unavailable"}
-            )
-        elif not self._authorised(scope):
-            await _send_error(send, 401, "unauthorised", "A valid bearer token is required.")
-        elif path == "/_gateway/status" and method == "GET":
-            await _send_json(send, 200, self.status())
-        elif path == "/_gateway/reload" and method == "POST":
-            await _send_json(send, 200, {"reloaded": await self.reload()})
-        elif path == "/_gateway/instances" and method in ("POST", "DELETE"):
-            await self._registration(method, receive, send)
-        else:
-            await _send_error(send, 404, "not_found", "No such gateway endpoint.")
-
-    def _authorised(self, scope: Scope) -> bool:
-        token = self.settings.registration_token
-        if not token:
-            return False
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                scheme, _, given = value.partition(b" ")
-                return scheme.lower() == b"bearer" and hmac.compare_digest(
-                    given.strip(), token.encode()
-                )
-        return False
-
-    async def _registration(self, method: str, receive: Receive, send: Send) -> None:
-        raw = b""
-        while True:
-            message = await receive()
-            raw += message.get("body", b"")
-            if len(raw) > 64 * 1024:
-                await _send_error(send, 413, "too_large", "Registration body too large.")
-                return
-            if not message.get("more_body", False):
-                break
-        try:
-            data = json.loads(raw or b"{}")
-            backend, url = str(data["backend"]), str(data["url"])
-            ttl = float(data["ttl"]) if data.get("ttl") is not None else None
-        except (ValueError, KeyError, TypeError):
-            await _send_error(
-                send,
-                400,
-                "invalid",
-                'Send JSON {"backend": NAME, "url": "http://host:port", "ttl": SECONDS}.',
-            )
-            return
-        if method == "DELETE":
-            removed = self.registry.deregister(backend, url)
-            await _send_json(send, 200 if removed else 404, {"removed": removed})
-            return
-        try:
-            instance = self.registry.register(backend, url, ttl)
-        except (UnknownBackendError, RoutingConfigError) as exc:
-            await _send_error(send, 400, "invalid", str(exc))
-            return
-        self._instance_changed(instance)
-        await _send_json(send, 200, {"backend": backend, "instance": instance.to_dict()})
 
     def status(self) -> dict[str, Any]:
         """What the gateway is doing: routes, instances, shadow queue."""
@@ -886,16 +864,17 @@ def _header_map(headers: Headers) -> dict[str, str]:
     return {name.decode("latin-1"): value.decode("latin-1") for name, value in headers}
 
 
-async def _send_json(send: Send, status: int, data: Any) -> None:
-    body = json.dumps(data, default=str).encode()
-    await send({"type": "http.response.start", "status": status, "headers": _JSON})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _send_error(
-    send: Send, status: int, code: str, message: str, *, retry_after: int | None = None
-) -> None:
-    body = json.dumps({"error": {"code": code, "message": message, "fields": {}}}).encode()
-    headers = _JSON if retry_after is None else [*_JSON, (b"retry-after", b"%d" % retry_after)]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+def _check_codings(codings: list[bytes]) -> None:
+    """Only `chunked`, once and last, is decoded. Another coding before it (`gzip, chunked`) is
+    a 501 (RFC 9112 6.1); a list that does not end in one chunked is a 400 (RFC 9112 6.3)."""
+    if codings == [b"chunked"]:
+        return
+    if (
+        not all(_TOKEN.fullmatch(c) for c in codings)
+        or codings[-1] != b"chunked"
+        or codings.count(b"chunked") > 1
+    ):
+        raise GatewayRefusal(400, "bad_request", "Invalid Transfer-Encoding.", close=True)
+    raise GatewayRefusal(
+        501, "not_implemented", "Only the chunked transfer coding is supported.", close=True
+    )

@@ -9,11 +9,26 @@ from django.conf import settings
 from django.core.checks import Error, register
 from django.core.exceptions import ImproperlyConfigured
 
-from strangler.gateway.conf import BALANCE_POLICIES, DEFAULTS, configured_values
+from strangler.gateway.conf import (
+    BALANCE_POLICIES,
+    DEFAULTS,
+    UNMATCHED_CHOICES,
+    configured_values,
+    parse_listen,
+)
 from strangler.gateway.routing import ClientKeyError, parse_client_key
 
 _POSITIVE_NUMBERS = (
     "MAX_BODY_BYTES",
+    "MAX_REQUEST_LINE_BYTES",
+    "MAX_HEADER_LINE_BYTES",
+    "MAX_HEADER_BYTES",
+    "MAX_HEADERS",
+    "HEADER_TIMEOUT",
+    "BODY_TIMEOUT",
+    "KEEPALIVE_TIMEOUT",
+    "MAX_CONNECTIONS",
+    "MAX_IN_FLIGHT",
     "BUFFER_BODY_BYTES",
     "MAX_RESPONSE_HEADER_BYTES",
     "CONNECT_TIMEOUT",
@@ -69,6 +84,25 @@ def check_gateway_settings(app_configs: Any = None, **kwargs: Any) -> list[Error
                 Error(
                     f"STRANGLER_GATEWAY['TRUSTED_PROXIES'] has {proxy!r}, not an address or CIDR.",
                     id="gateway.E005",
+                )
+            )
+    if values["UNMATCHED"] not in UNMATCHED_CHOICES:
+        errors.append(
+            Error(
+                f"STRANGLER_GATEWAY['UNMATCHED'] is {values['UNMATCHED']!r}.",
+                hint=f"Use one of {', '.join(UNMATCHED_CHOICES)}.",
+                id="gateway.E007",
+            )
+        )
+    if values["ADMIN_LISTEN"]:
+        try:
+            parse_listen(str(values["ADMIN_LISTEN"]))
+        except ValueError as exc:
+            errors.append(
+                Error(
+                    f"STRANGLER_GATEWAY['ADMIN_LISTEN']: {exc}.",
+                    hint="Give host:port, e.g. 127.0.0.1:9180, or leave it empty.",
+                    id="gateway.E008",
                 )
             )
     try:

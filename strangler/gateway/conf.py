@@ -25,6 +25,34 @@ DEFAULTS: dict[str, object] = {
     "PRESERVE_HOST": True,
     # Request bodies above this size are refused with 413.
     "MAX_BODY_BYTES": 10 * 1024 * 1024,
+    # Limits on the request head, checked as it arrives (rungateway's HTTP protocol): the
+    # request target (414), one header field, the whole head, the number of fields (431).
+    # nginx allows 8 KiB a line and 32 KiB a head; Envoy 60 KiB a head and 100 fields.
+    "MAX_REQUEST_LINE_BYTES": 8 * 1024,
+    "MAX_HEADER_LINE_BYTES": 8 * 1024,
+    "MAX_HEADER_BYTES": 64 * 1024,
+    "MAX_HEADERS": 100,
+    # Seconds a client has to send a whole request head, from the moment the connection opens
+    # or the previous answer is sent: 408 if part of it came, the connection simply closed if
+    # nothing did (nginx's client_header_timeout; Envoy's request_headers_timeout).
+    "HEADER_TIMEOUT": 10.0,
+    # Seconds the gateway waits for the next piece of a request body before it answers 408 and
+    # closes (nginx's client_body_timeout: between two reads, not for the whole body).
+    "BODY_TIMEOUT": 30.0,
+    # Seconds an idle keep-alive connection is kept open between two requests.
+    "KEEPALIVE_TIMEOUT": 15.0,
+    # Open client connections at most; a connection over the bound is answered 503 and closed.
+    "MAX_CONNECTIONS": 1000,
+    # Requests in flight to one backend (all its instances) at most; more are answered 503 with
+    # Retry-After at once rather than queued (Envoy's circuit breaker max_requests is 1024).
+    "MAX_IN_FLIGHT": 1024,
+    # Where a path no route matches goes: "monolith" (the strangler default), or "deny" (404).
+    # Routes with `mode: deny` close single prefixes either way (e.g. the monolith's /admin/).
+    "UNMATCHED": "monolith",
+    # "host:port" of a listener of its own for /metrics and the admin API (/_gateway/status,
+    # reload, instances), e.g. "127.0.0.1:9180". Empty: they stay on the main listener, where
+    # /metrics answers a caller with the token or on a loopback address only.
+    "ADMIN_LISTEN": "",
     # Request bodies up to this size are read before proxying so they can be retried, mirrored
     # and replayed for a canary fallback; larger ones are streamed.
     "BUFFER_BODY_BYTES": 64 * 1024,
@@ -77,6 +105,15 @@ DEFAULTS: dict[str, object] = {
 }
 
 BALANCE_POLICIES = ("round_robin", "least_outstanding")
+UNMATCHED_CHOICES = ("monolith", "deny")
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """`host:port` (IPv6 as `[::1]:port`) -> (host, port); ValueError when it is neither."""
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r} is not host:port")
+    return host.strip("[]"), int(port)
 
 
 @dataclass(frozen=True)
@@ -89,6 +126,17 @@ class GatewaySettings:
     trusted_proxies: tuple[str, ...] = ()
     preserve_host: bool = True
     max_body_bytes: int = 10 * 1024 * 1024
+    max_request_line_bytes: int = 8 * 1024
+    max_header_line_bytes: int = 8 * 1024
+    max_header_bytes: int = 64 * 1024
+    max_headers: int = 100
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keepalive_timeout: float = 15.0
+    max_connections: int = 1000
+    max_in_flight: int = 1024
+    unmatched: str = "monolith"
+    admin_listen: str = ""
     buffer_body_bytes: int = 64 * 1024
     max_response_header_bytes: int = 64 * 1024
     connect_timeout: float = 2.0
@@ -141,6 +189,17 @@ def gateway_settings() -> GatewaySettings:
         trusted_proxies=tuple(str(p) for p in values["TRUSTED_PROXIES"]),
         preserve_host=bool(values["PRESERVE_HOST"]),
         max_body_bytes=int(values["MAX_BODY_BYTES"]),
+        max_request_line_bytes=int(values["MAX_REQUEST_LINE_BYTES"]),
+        max_header_line_bytes=int(values["MAX_HEADER_LINE_BYTES"]),
+        max_header_bytes=int(values["MAX_HEADER_BYTES"]),
+        max_headers=int(values["MAX_HEADERS"]),
+        header_timeout=float(values["HEADER_TIMEOUT"]),
+        body_timeout=float(values["BODY_TIMEOUT"]),
+        keepalive_timeout=float(values["KEEPALIVE_TIMEOUT"]),
+        max_connections=int(values["MAX_CONNECTIONS"]),
+        max_in_flight=int(values["MAX_IN_FLIGHT"]),
+        unmatched=str(values["UNMATCHED"]),
+        admin_listen=str(values["ADMIN_LISTEN"]),
         buffer_body_bytes=int(values["BUFFER_BODY_BYTES"]),
         max_response_header_bytes=int(values["MAX_RESPONSE_HEADER_BYTES"]),
         connect_timeout=float(values["CONNECT_TIMEOUT"]),

@@ -49,6 +49,7 @@ class Route(models.Model):
         SHADOW = "shadow"
         CANARY = "canary"
         SERVICE = "service"
+        DENY = "deny"
 
     position = models.PositiveIntegerField(default=0)
     name = models.CharField(max_length=100, blank=True, default="")
@@ -71,6 +72,9 @@ class Route(models.Model):
         blank=True,
         default="",
         help_text="writes (POST/PUT/PATCH/DELETE) go to this context's writer (needs service)",
+    )
+    status = models.PositiveSmallIntegerField(
+        default=404, help_text="deny: the status the gateway answers (404 or 403)"
     )
     enabled = models.BooleanField(default=True)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from strangler.gateway.conf import GatewaySettings
 from strangler.gateway.routing import (
+    DENY,
     MONOLITH,
     SAFE_METHODS,
     ClientKey,
@@ -116,6 +117,10 @@ def render_nginx(table: RoutingTable, settings: GatewaySettings, options: NginxO
         "server {",
         f"    listen {options.listen};",
         f"    client_max_body_size {settings.max_body_bytes};",
+        f"    client_header_timeout {max(1, round(settings.header_timeout))}s;",
+        f"    client_body_timeout {max(1, round(settings.body_timeout))}s;",
+        f"    keepalive_timeout {max(1, round(settings.keepalive_timeout))}s;",
+        f"    large_client_header_buffers 4 {settings.max_header_line_bytes};",
         "    proxy_http_version 1.1;",
         '    proxy_set_header Connection "";',
         "    proxy_set_header Host $host;",
@@ -169,15 +174,22 @@ def render_nginx(table: RoutingTable, settings: GatewaySettings, options: NginxO
                 "    }",
                 "",
             ]
+        for status in sorted({r.status for r in candidates if r.mode == DENY}):
+            # a deny route: the gateway's own answer, no upstream sees the request
+            location += [
+                f'        if ({up_var} = "deny{status}") {{',
+                f"            return {status};",
+                "        }",
+            ]
         location += [f"        proxy_pass http://{up_var};", "    }", ""]
         server += location
 
-    server += [
-        "    location / {",
-        f"        proxy_pass http://{upstream_name(MONOLITH)};",
-        "    }",
-        "}",
-    ]
+    unmatched = (
+        "        return 404;"
+        if settings.unmatched == DENY
+        else f"        proxy_pass http://{upstream_name(MONOLITH)};"
+    )
+    server += ["    location / {", unmatched, "    }", "}"]
     http += server
     if not options.standalone:
         return "\n".join(http) + "\n"
@@ -195,6 +207,8 @@ def render_nginx(table: RoutingTable, settings: GatewaySettings, options: NginxO
 
 
 def _target(route: Route | None, canary_vars: dict[str, str]) -> str:
+    if route is not None and route.mode == DENY:
+        return f'"deny{route.status}"'
     if route is None or route.mode in ("monolith", "shadow") or route.service is None:
         return upstream_name(MONOLITH)
     if route.mode == "service":

@@ -22,6 +22,16 @@ logger = logging.getLogger(__name__)
 
 # Statuses that say "this instance cannot serve now", as opposed to an application error.
 UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
+# A backend marks an answer it gives on purpose (the write guard's 503 `writes_frozen` while a
+# cutover moves a context): the instance is working as meant, so it is no failure.
+INTENDED_HEADER = b"x-strangler-intended"
+
+
+def counts_as_failure(status: int, headers: Iterable[tuple[bytes, bytes]] = ()) -> bool:
+    """Whether a backend's answer counts against the instance (passive health, breaker)."""
+    if status not in UNAVAILABLE_STATUSES:
+        return False
+    return not any(name == INTENDED_HEADER for name, _ in headers)
 
 
 class UnknownBackendError(LookupError):
@@ -210,7 +220,12 @@ class Registry:
         instance = Instance(backend_name, normalised, self.settings, dynamic=True)
         instance.expires_at = self.clock() + ttl
         backend.instances.append(instance)
-        logger.info("instance registered", extra={"backend": backend_name, "url": normalised})
+        logger.info(
+            "instance %s of %s registered",
+            normalised,
+            backend_name,
+            extra={"backend": backend_name, "url": normalised},
+        )
         return instance
 
     def deregister(self, backend_name: str, url: str) -> bool:
@@ -234,7 +249,9 @@ class Registry:
         for backend in self.backends.values():
             for instance in [i for i in backend.instances if i.dynamic and i.expires_at < now]:
                 logger.warning(
-                    "instance missed its heartbeats",
+                    "instance %s of %s missed its heartbeats",
+                    instance.url,
+                    backend.name,
                     extra={"backend": backend.name, "url": instance.url},
                 )
                 backend.instances.remove(instance)
@@ -251,7 +268,9 @@ class Registry:
                 instance.healthy = False
                 instance.ejected_until = now + self.settings.eject_seconds
                 logger.warning(
-                    "instance taken out after consecutive failures",
+                    "instance %s of %s taken out after consecutive failures",
+                    instance.url,
+                    instance.backend,
                     extra={"backend": instance.backend, "url": instance.url},
                 )
         else:
@@ -316,7 +335,9 @@ class Registry:
             instance.ejected_until = 0.0
             instance.breaker.record_success()
         logger.info(
-            "instance %s",
+            "instance %s of %s %s",
+            instance.url,
+            instance.backend,
             "back in the pool" if healthy else "out of the pool",
             extra={"backend": instance.backend, "url": instance.url},
         )

@@ -14,7 +14,10 @@ import yaml
 from strangler.gateway.jsonpath import JSONPath, JSONPathError, parse_path
 
 MONOLITH = "monolith"
-MODES = ("monolith", "shadow", "canary", "service")
+MODES = ("monolith", "shadow", "canary", "service", "deny")
+DENY = "deny"
+# What a `deny` route answers: 404 hides that anything is there, 403 says it is closed.
+DENY_STATUSES = (404, 403)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 IDEMPOTENT_METHODS = SAFE_METHODS | {"PUT", "DELETE"}
 BUCKETS = 10_000
@@ -31,6 +34,7 @@ _ROUTE_KEYS = {
     "compare_headers",
     "salt",
     "context",
+    "status",
 }
 _BACKEND_KEYS = {"instances", "balance", "health_path"}
 
@@ -93,6 +97,8 @@ class Route:
     salt: str = ""
     # The bounded context whose writes this route carries: unsafe methods go to its writer.
     context: str | None = None
+    # `deny` routes: the status the gateway answers itself (no backend sees the request).
+    status: int = 404
 
     def matches(self, method: str, path: str) -> bool:
         return path.startswith(self.prefix) and (self.methods is None or method in self.methods)
@@ -119,10 +125,14 @@ class Route:
             data["compare_headers"] = list(self.compare_headers)
         if self.context:
             data["context"] = self.context
+        if self.mode == DENY:
+            data["status"] = self.status
         return data
 
 
 DEFAULT_ROUTE = Route(name="default", prefix="/", mode="monolith")
+# STRANGLER_GATEWAY['UNMATCHED'] = "deny": a path no route matches is answered 404.
+DENY_UNMATCHED = Route(name="unmatched", prefix="/", mode=DENY)
 
 
 @dataclass(frozen=True)
@@ -133,12 +143,13 @@ class RoutingTable:
     routes: tuple[Route, ...]
     source: str = ""
     fingerprint: str = field(default="", compare=False)
+    unmatched: Route = DEFAULT_ROUTE
 
     def match(self, method: str, path: str) -> Route:
         for route in self.routes:
             if route.matches(method, path):
                 return route
-        return DEFAULT_ROUTE
+        return self.unmatched
 
     @property
     def contexts(self) -> frozenset[str]:
@@ -339,7 +350,15 @@ def _parse_route(raw: Any, index: int, backends: dict[str, BackendSpec], where: 
             raise RoutingConfigError(f"{where}: 'methods' must be a non-empty list")
         method_set = frozenset(str(m).upper() for m in methods)
     service = raw.get("service")
-    if mode != MONOLITH and not service:
+    status = raw.get("status", 404)
+    if mode == DENY:
+        if status not in DENY_STATUSES:
+            raise RoutingConfigError(f"{where}: a deny route answers 404 or 403, not {status!r}")
+        if service is not None or raw.get("context") is not None:
+            raise RoutingConfigError(f"{where}: a deny route takes no 'service' nor 'context'")
+    elif "status" in raw:
+        raise RoutingConfigError(f"{where}: 'status' is for deny routes only")
+    if mode not in (MONOLITH, DENY) and not service:
         raise RoutingConfigError(f"{where}: mode {mode} needs 'service'")
     if service is not None and service not in backends:
         raise RoutingConfigError(
@@ -386,6 +405,7 @@ def _parse_route(raw: Any, index: int, backends: dict[str, BackendSpec], where: 
         compare_headers=compare_headers,
         salt=str(raw.get("salt") or prefix),
         context=context,
+        status=int(status) if mode == DENY else 404,
     )
 
 

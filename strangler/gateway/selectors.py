@@ -122,5 +122,7 @@ def routing_table_from_db() -> RoutingTable:
             route["client_key"] = row.client_key
         if row.context:
             route["context"] = row.context
+        if row.mode == Route.Mode.DENY:
+            route["status"] = row.status
         routes.append(route)
     return parse_routing_table({"backends": backends, "routes": routes}, source="database")

@@ -59,7 +59,8 @@ class WritesFrozenError(OwnershipError):
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
+        # X-Strangler-Intended: the gateway counts this 503 as an answer, not a failing backend.
+        return {"Retry-After": str(self.retry_after), "X-Strangler-Intended": "1"}
 
 
 def fence_key(context: str) -> tuple[int, int]:

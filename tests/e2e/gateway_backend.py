@@ -72,6 +72,14 @@ class Backend:
                     (b"keep-alive", b"timeout=5"),
                 ],
             )
+        elif path.startswith("/api/frozen"):
+            # the kit's write guard during a cutover: an intended 503, not a failing instance
+            await self._json(
+                send,
+                503,
+                {"error": {"code": "writes_frozen", "message": self.name}},
+                extra=[(b"retry-after", b"1"), (b"x-strangler-intended", b"1")],
+            )
         elif path.startswith("/api/fail"):
             await self._json(send, 503, {"error": {"code": "unavailable", "message": self.name}})
         elif path.startswith("/api/redirect"):

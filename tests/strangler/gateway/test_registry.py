@@ -138,3 +138,12 @@ def test_when_every_instance_is_marked_unhealthy_they_are_tried_anyway() -> None
     backend.instances[0].breaker.state = backend.instances[0].breaker.state.OPEN
     backend.instances[0].breaker.opened_at = clock()
     assert {backend.pick(clock()).url for _ in range(3)} == {"http://127.0.0.1:3"}
+
+
+def test_an_intended_unavailable_answer_is_no_failure() -> None:
+    from strangler.gateway.registry import counts_as_failure
+
+    assert counts_as_failure(503, [(b"retry-after", b"1")])
+    assert not counts_as_failure(503, [(b"x-strangler-intended", b"1")])
+    assert not counts_as_failure(409, [])
+    assert counts_as_failure(502, [])

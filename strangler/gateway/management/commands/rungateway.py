@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -10,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from strangler.gateway.conf import gateway_settings
 from strangler.gateway.factory import build_gateway
 from strangler.gateway.routing import RoutingConfigError
+from strangler.gateway.server import serve_gateway
 from strangler.observability.tracing import configure_tracing, instrument_asgi
 
 
@@ -48,8 +48,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        import uvicorn
-
         configure_tracing(service_name="gateway")
 
         routes = options["routes"] or gateway_settings().routes
@@ -66,28 +64,20 @@ class Command(BaseCommand):
             for route in table.routes:
                 self.stdout.write(f"  {route.to_dict()}")
             return
-        loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
-        http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+        settings = gateway_settings()
+        admin = f", admin on http://{settings.admin_listen}" if settings.admin_listen else ""
         self.stdout.write(
             f"gateway on http://{options['host']}:{options['port']} "
-            f"(routes: {app.source.description}, {loop}/{http})"
+            f"(routes: {app.source.description}{admin})"
         )
-        config = uvicorn.Config(
+        started = serve_gateway(
             instrument_asgi(app),
+            app.admin_listener(),
+            settings,
             host=options["host"],
             port=options["port"],
-            loop=loop,
-            http=http,
-            lifespan="on",
-            # The gateway rebuilds X-Forwarded-* itself from TRUSTED_PROXIES; uvicorn must not
-            # rewrite the client address from a header anyone can send.
-            proxy_headers=False,
-            server_header=False,
-            date_header=False,
             access_log=options["access_log"],
             log_level=options["log_level"],
         )
-        server = uvicorn.Server(config)
-        server.run()
-        if not server.started:
+        if not started:
             raise CommandError("the gateway did not start; see the log above")
