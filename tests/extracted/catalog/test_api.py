@@ -15,13 +15,17 @@ from strangler.inbox.services import apply_events
 from strangler.outbox.models import OutboxEvent
 from strangler.ownership.services import set_writer
 from tests.extracted.catalog.conftest import catalog_event, category_data, product_data
+from tests.identity import staff_token
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def api() -> APIClient:
-    return APIClient()
+    """A staff client with the catalog's model permissions, as the monolith's token gives it."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {staff_token(apps=('catalog',))}")
+    return client
 
 
 @pytest.fixture
@@ -174,3 +178,71 @@ def test_probes_and_metrics(api: APIClient) -> None:
     metrics = api.get("/metrics").content.decode()
     assert "strangler_inbox_events_total" in metrics
     assert "strangler_inbox_lag_seconds" in metrics
+
+
+# --- identity: the monolith's tokens, verified here with its public key alone -----------------
+
+
+@pytest.fixture
+def verifier_only(settings: Any, identity_environment: dict[str, str]) -> dict[str, str]:
+    """This side as deployed: the issuer's public keys, no private key of its own; the tokens
+    the monolith issued before (catalog staff, orders staff)."""
+    tokens = {"catalog": staff_token(apps=("catalog",)), "orders": staff_token(apps=("orders",))}
+    settings.STRANGLER_IDENTITY = {
+        "ISSUER": "monolith",
+        "VERIFYING_KEYS": [identity_environment["STRANGLER_IDENTITY_VERIFYING_KEYS"]],
+    }
+    return tokens
+
+
+@pytest.mark.parametrize(("method", "path", "payload"), WRITES)
+def test_anonymous_writes_are_401_before_ownership_is_asked(
+    seeded: None, method: str, path: str, payload: dict[str, Any]
+) -> None:
+    set_writer("catalog", "service")
+    response = getattr(APIClient(), method)(path, payload, format="json")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
+def test_a_monolith_token_is_accepted_with_the_public_key_alone(
+    seeded: None, verifier_only: dict[str, str]
+) -> None:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {verifier_only['catalog']}")
+    set_writer("catalog", "service")
+    response = client.patch("/api/catalog/products/1/", {"name": "renamed"}, format="json")
+    assert response.status_code == 200, response.content
+
+
+def test_a_user_without_catalog_permissions_is_403(
+    seeded: None, verifier_only: dict[str, str]
+) -> None:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {verifier_only['orders']}")
+    set_writer("catalog", "service")
+    response = client.patch("/api/catalog/products/1/", {"name": "renamed"}, format="json")
+    assert response.status_code == 403
+
+
+def test_a_token_signed_with_another_key_is_401(seeded: None, tmp_path: Any) -> None:
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+
+    from strangler.identity.keys import generate_key_pair
+    from strangler.identity.tokens import ALGORITHM
+
+    pair = generate_key_pair()
+    key = serialization.load_pem_private_key(pair.private_pem, password=None)
+    forged = jwt.encode(
+        {"iss": "monolith", "aud": "strangler", "sub": "1", "iat": 0, "exp": 2**40,
+         "is_staff": True, "is_superuser": True},
+        key,
+        algorithm=ALGORITHM,
+        headers={"kid": pair.kid},
+    )  # fmt: skip
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {forged}")
+    response = client.patch("/api/catalog/products/1/", {"name": "forged"}, format="json")
+    assert response.status_code == 401
+    assert "unknown signing key" in response.content.decode()
