@@ -1,9 +1,11 @@
-"""JSON-lines log formatter that stamps every record with the current trace context."""
+"""Logging: JSON lines stamped with the trace context; libraries and probes kept off a terminal."""
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,18 +40,72 @@ class JsonLinesFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
-def logging_config(*, json_lines: bool, level: str = "INFO") -> dict[str, Any]:
-    """A LOGGING dict for settings: JSON lines in production, plain text for a developer."""
+# Libraries whose INFO lines (httpx: one per request) belong in the log, not a command's output.
+QUIET_LIBRARIES = ("httpx", "httpcore", "urllib3", "kombu", "amqp", "celery.bootsteps")
+# Requests that only ask whether the process lives: not logged by runserver unless -v 2.
+PROBE_PATHS = ("/healthz", "/readyz", "/metrics")
+
+
+def command_verbosity(argv: Sequence[str] | None = None) -> int:
+    """A management command's -v/--verbosity (1 when not given), read before Django parses it."""
+    argv = sys.argv if argv is None else argv
+    for position, arg in enumerate(argv):
+        value = None
+        if arg in ("-v", "--verbosity") and position + 1 < len(argv):
+            value = argv[position + 1]
+        elif arg.startswith("--verbosity="):
+            value = arg.split("=", 1)[1]
+        elif arg.startswith("-v") and arg[2:].isdigit():
+            value = arg[2:]
+        if value is not None and value.isdigit():
+            return int(value)
+    return 1
+
+
+class ProbeRequestFilter(logging.Filter):
+    """Drops runserver's access lines for health probes and scrapes (GET /readyz ...)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request_line = record.args[0] if isinstance(record.args, tuple) and record.args else ""
+        if not isinstance(request_line, str):
+            return True
+        parts = request_line.split(" ")
+        if len(parts) < 2:
+            return True
+        return parts[1].split("?", 1)[0].rstrip("/") not in PROBE_PATHS
+
+
+def logging_config(
+    *, json_lines: bool, level: str = "INFO", verbosity: int | None = None
+) -> dict[str, Any]:
+    """A LOGGING dict for settings: JSON lines in production, plain text for a developer.
+
+    Below verbosity 2 (`-v 2` on a command), libraries' INFO lines are not shown (a command
+    prints its own progress and summary) and runserver does not log health probes.
+    """
+    verbosity = command_verbosity() if verbosity is None else verbosity
     formatter = (
         {"()": "strangler.observability.logging.JsonLinesFormatter"}
         if json_lines
         else {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
     )
+    loggers: dict[str, Any] = {"django.db.backends": {"level": "WARNING"}}
+    filters: dict[str, Any] = {}
+    if verbosity < 2:
+        loggers.update({name: {"level": "WARNING"} for name in QUIET_LIBRARIES})
+        filters["no_probes"] = {"()": "strangler.observability.logging.ProbeRequestFilter"}
+        # Replaces Django's own django.server set-up: its lines go to the one console handler.
+        loggers["django.server"] = {
+            "handlers": ["console"],
+            "filters": ["no_probes"],
+            "propagate": False,
+        }
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"default": formatter},
+        "filters": filters,
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "default"}},
         "root": {"handlers": ["console"], "level": level},
-        "loggers": {"django.db.backends": {"level": "WARNING"}},
+        "loggers": loggers,
     }

@@ -1,9 +1,25 @@
-"""A progress line for long commands: done / total, rate, time left; throttled redraws."""
+"""The kit's one progress API for long commands (backfill, replay, the copy phase), drawn by rich.
+
+On a terminal, a rich progress bar redrawn in place (done/total, percent, rate, time left); in a
+log or CI (not a terminal), one plain line every few seconds so the log stays short.
+"""
 
 from __future__ import annotations
 
 import time
 from typing import TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.progress import Progress as RichProgress
+
+_LOG_INTERVAL = 5.0
 
 
 def format_duration(seconds: float) -> str:
@@ -19,10 +35,9 @@ def format_duration(seconds: float) -> str:
 
 
 class Progress:
-    """Writes `label  done/total  pct  rate/s  left` to a stream (stderr), at most every interval.
+    """Progress of `label` towards `total` (None while unknown; settable), written to `stream`.
 
-    On a terminal the line is redrawn in place; otherwise (logs, CI) a new line is written every
-    few seconds so the log stays short.
+    `initial` is what a resumed run had done before: counted in done/total, not in the rate.
     """
 
     def __init__(
@@ -33,16 +48,28 @@ class Progress:
         unit: str = "rows",
         initial: int = 0,
     ) -> None:
-        self.stream = stream
         self.label = label
         self.total = total
         self.unit = unit
         self.done = initial
-        self._initial = initial  # done before this session: not part of its rate
+        self._initial = initial
         self.started = time.monotonic()
-        self._tty = bool(stream is not None and getattr(stream, "isatty", lambda: False)())
-        self._interval = 0.2 if self._tty else 5.0
-        self._last_draw = 0.0
+        self._console = Console(file=stream, highlight=False) if stream is not None else None
+        self._last_line = 0.0
+        self._bar: RichProgress | None = None
+        if self._console is not None and self._console.is_terminal:
+            self._bar = RichProgress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn(unit),
+                TaskProgressColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeRemainingColumn(),
+                console=self._console,
+            )
+            self._task = self._bar.add_task(label, total=total, completed=initial, rate="")
+            self._bar.start()
 
     @property
     def rate(self) -> float:
@@ -50,6 +77,7 @@ class Progress:
         return (self.done - self._initial) / elapsed if elapsed > 0 else 0.0
 
     def line(self) -> str:
+        """`label  done/total unit  pct  rate/s  time left`, as written to a log."""
         rate = self.rate
         parts = [self.label]
         if self.total:
@@ -64,19 +92,25 @@ class Progress:
 
     def advance(self, count: int) -> None:
         self.done += count
-        now = time.monotonic()
-        if now - self._last_draw >= self._interval:
-            self._last_draw = now
-            self._draw()
-
-    def _draw(self, final: bool = False) -> None:
-        if self.stream is None:
+        if self._bar is not None:
+            self._bar.update(
+                self._task, completed=self.done, total=self.total, rate=f"{self.rate:,.0f}/s"
+            )
             return
-        if self._tty:
-            self.stream.write("\r\x1b[K" + self.line() + ("\n" if final else ""))
-        else:
-            self.stream.write(self.line() + "\n")
-        self.stream.flush()
+        now = time.monotonic()
+        if now - self._last_line >= _LOG_INTERVAL:
+            self._last_line = now
+            self._write_line()
 
     def finish(self) -> None:
-        self._draw(final=True)
+        if self._bar is not None:
+            self._bar.update(
+                self._task, completed=self.done, total=self.total, rate=f"{self.rate:,.0f}/s"
+            )
+            self._bar.stop()
+            return
+        self._write_line()
+
+    def _write_line(self) -> None:
+        if self._console is not None:
+            self._console.print(self.line(), markup=False, soft_wrap=True)

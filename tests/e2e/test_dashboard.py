@@ -143,7 +143,7 @@ def demo_command(stack: DemoStack, *argv: str) -> str:
         [PYTHON, *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+    return result.stdout + result.stderr
 
 
 def figure(page: Any, selector: str) -> str:
@@ -195,6 +195,8 @@ def test_the_dashboard_shows_live_figures_that_change_when_the_shop_writes(
     # The last reconcile and its drift, stored by the command, shown on the next poll.
     output = demo_command(demo, "manage.py", "reconcile", "catalog")
     assert "equal" in output
+    # Its own lines only: no httpx request log (about ten lines before) in stdout or stderr.
+    assert "HTTP Request" not in output and "httpx" not in output, output
     page.wait_for_selector(f'{catalog} [data-figure="drift"]', timeout=30_000)
     assert {figure(page, f'{catalog} [data-figure="drift"]')} == {"0"}
 

@@ -23,6 +23,7 @@ from strangler.transport import get_transport
 from strangler.transport.base import Subscription
 from strangler.transport.conf import transport_settings
 from tests.e2e.test_catalog_sync import MONOLITH_MANAGE, SERVICE_MANAGE, fresh_databases
+from tests.identity import bearer, staff_token
 from tests.processes import PYTHON, ProcessGroup, base_env, free_port, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
@@ -133,7 +134,12 @@ def test_a_post_through_the_gateway_is_one_trace_to_the_service_that_applied_it(
 ) -> None:
     stack = traced_stack
     body = {"sku": "TRACE-1", "name": "Traced", "price": "4.20", "currency": "EUR"}
-    created = httpx.post(f"{stack.gateway_url}/api/catalog/products/", json=body, timeout=10)
+    created = httpx.post(
+        f"{stack.gateway_url}/api/catalog/products/",
+        json=body,
+        headers=bearer(staff_token(apps=("catalog",))),
+        timeout=10,
+    )
     assert created.status_code == 201, created.text
     product_id = created.json()["id"]
     wait_until(
