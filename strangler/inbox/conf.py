@@ -35,9 +35,11 @@ DEFAULTS: dict[str, Any] = {
     "DATABASE_RETRY_BACKOFF": 0.5,
     # Seconds between refreshes of the dead-letter depth gauge.
     "DEAD_LETTER_DEPTH_INTERVAL": 10.0,
+    # A message body over this many bytes is dead-lettered (too_large) before it is parsed.
+    "MAX_MESSAGE_BYTES": 1024 * 1024,
 }
 
-POSITIVE_INTS = ("BATCH_SIZE", "PREFETCH", "MAX_ATTEMPTS")
+POSITIVE_INTS = ("BATCH_SIZE", "PREFETCH", "MAX_ATTEMPTS", "MAX_MESSAGE_BYTES")
 POSITIVE_NUMBERS = (
     "FETCH_TIMEOUT",
     "RETRY_BACKOFF",
@@ -67,6 +69,7 @@ class InboxSettings:
     retry_backoff_max: float
     database_retry_backoff: float
     dead_letter_depth_interval: float
+    max_message_bytes: int = DEFAULTS["MAX_MESSAGE_BYTES"]
 
     @property
     def subscription(self) -> Subscription:
@@ -109,5 +112,6 @@ def inbox_settings(**overrides: Any) -> InboxSettings:
         retry_backoff_max=float(values["RETRY_BACKOFF_MAX"]),
         database_retry_backoff=float(values["DATABASE_RETRY_BACKOFF"]),
         dead_letter_depth_interval=float(values["DEAD_LETTER_DEPTH_INTERVAL"]),
+        max_message_bytes=int(values["MAX_MESSAGE_BYTES"]),
     )
     return replace(result, **overrides) if overrides else result

@@ -37,6 +37,7 @@ from django.db import connection as db_connection
 from strangler.contracts.envelope import Envelope, EnvelopeError, TransportMessage
 from strangler.contracts.registry import ContractError
 from strangler.inbox import metrics
+from strangler.inbox.admission import MessageRefused
 from strangler.inbox.conf import Handler, InboxSettings
 from strangler.inbox.retries import (
     DeadLetterReason,
@@ -67,7 +68,7 @@ logger = logging.getLogger(__name__)
 # Errors that say "the database connection is gone", not "this message is bad".
 DATABASE_CONNECTION_ERRORS = (OperationalError, InterfaceError)
 # Errors that say "this message can never be applied as it is".
-INVALID_MESSAGE_ERRORS = (EnvelopeError, ContractError, UnhandledEventType)
+INVALID_MESSAGE_ERRORS = (EnvelopeError, ContractError, UnhandledEventType, MessageRefused)
 BROKER_ERRORS = (TransportError, OSError)
 MAX_DATABASE_BACKOFF = 30.0
 MAX_BROKER_BACKOFF = 30.0
@@ -225,12 +226,17 @@ class InboxConsumer:
         for delivery in deliveries:
             try:
                 envelope = parse_event(
-                    delivery.headers, delivery.content_type, delivery.body, self.handlers
+                    delivery.headers,
+                    delivery.content_type,
+                    delivery.body,
+                    self.handlers,
+                    max_bytes=self.settings.max_message_bytes,
                 )
             except INVALID_MESSAGE_ERRORS as exc:
                 self._dead_letter(
                     delivery,
-                    reason=DeadLetterReason.INVALID,
+                    # MessageRefused names its own reason (too_large, subject_mismatch, ...).
+                    reason=getattr(exc, "reason", DeadLetterReason.INVALID),
                     error=f"{type(exc).__name__}: {exc}",
                     attempts=attempts_of(delivery.headers) + 1,
                 )

@@ -15,6 +15,7 @@ from django.utils import timezone
 from strangler.contracts import registry
 from strangler.contracts.envelope import Envelope
 from strangler.db import upsert_rows
+from strangler.inbox import admission
 from strangler.inbox.conf import Handler
 from strangler.inbox.handlers import is_batch_handler
 from strangler.inbox.models import InboxRecord, ProjectionVersion
@@ -73,12 +74,18 @@ def parse_event(
     content_type: str | None,
     body: bytes | str,
     handlers: Mapping[str, Handler],
+    *,
+    max_bytes: int | None = None,
 ) -> Envelope:
     """Envelope of a message, validated against its contract and upcast to the newest version.
 
-    Raises EnvelopeError, ContractError or UnhandledEventType: each means the message can never
-    be applied as it is, so the consumer dead-letters it at once.
+    Raises EnvelopeError, ContractError, UnhandledEventType or MessageRefused (over `max_bytes`,
+    checked before parsing; a subject that is not the data's id; a source that may not write the
+    event's context): each means the message can never be applied as it is, so the consumer
+    dead-letters it at once.
     """
+    if max_bytes is not None:
+        admission.check_size(body, max_bytes)
     envelope = Envelope.from_message(headers, content_type, body)
     envelope = registry.validate_and_upcast(envelope)
     if envelope.type not in handlers:
@@ -86,6 +93,8 @@ def parse_event(
             f"no handler is registered for {envelope.type!r}; registered: "
             f"{', '.join(sorted(handlers)) or 'none'}"
         )
+    admission.check_subject(envelope, state_transfer=is_state_transfer(envelope))
+    admission.check_source(envelope)
     return envelope
 
 

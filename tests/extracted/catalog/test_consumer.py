@@ -248,3 +248,29 @@ def test_consumer_recovers_when_its_database_connection_is_terminated(
     assert consumer.stats.outcomes["applied"] == 50
     assert consumer.stats.outcomes["failed"] == 0
     assert broker.depth() == 0
+
+
+def test_forged_source_subject_mismatch_and_oversize_are_dead_lettered_with_their_reasons(
+    broker: Broker, transport_factory: Any
+) -> None:
+    from strangler.inbox.models import ProjectionVersion
+
+    broker.publish(catalog_event("product", "upserted", 1, 1, product_data(1, 1, name="Kept")))
+    consume(broker, transport_factory)
+    forged = catalog_event("product", "upserted", 2, 1, source="intruder")
+    # subject 1, data of product 2: it would overwrite row 2 and move product 1's version.
+    mismatch = catalog_event("product", "upserted", 1, 5, product_data(2, 5, name="Overwritten"))
+    big = catalog_event("product", "upserted", 3, 1, product_data(3, 1, description="x" * 5000))
+    broker.publish(forged, mismatch, big)
+
+    consumer = consume(broker, transport_factory, max_message_bytes=4096)
+
+    assert consumer.stats.outcomes["dead_lettered"] == 3
+    reasons = {d.headers[REASON_HEADER]: d.headers[ERROR_HEADER] for d in broker.dead_letters()}
+    assert set(reasons) == {"source_not_allowed", "subject_mismatch", "too_large"}
+    assert "'intruder' may not write context 'catalog'" in reasons["source_not_allowed"]
+    assert "subject '1' differs from the data's id 2" in reasons["subject_mismatch"]
+    assert "over STRANGLER_INBOX['MAX_MESSAGE_BYTES']=4096" in reasons["too_large"]
+    assert list(Product.objects.values_list("pk", "name")) == [(1, "Kept")]
+    versions = dict(ProjectionVersion.objects.values_list("aggregate_id", "version"))
+    assert versions == {"1": 1}
