@@ -15,11 +15,13 @@ from tests.processes import ROOT, base_env
 from tests.servers import POSTGRES_URL
 
 
-def extract(app: str, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def extract(
+    app: str, out: Path, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the monolith's `manage.py extract_context` in its own process, as a user would."""
     argv = [sys.executable, "manage.py", "extract_context", app, "--to", str(out), *extra]
     return subprocess.run(
-        argv, cwd=ROOT, env=base_env(), capture_output=True, text=True, timeout=300
+        argv, cwd=ROOT, env=base_env(**(env or {})), capture_output=True, text=True, timeout=300
     )
 
 

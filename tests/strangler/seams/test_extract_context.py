@@ -33,6 +33,8 @@ def test_generated_service_has_the_reference_shape(customers_service: Path) -> N
         "customers/selectors.py",
         "customers/filters.py",
         "customers/handlers.py",
+        "customers/events.py",
+        "config/celery.py",
         "customers/services.py",
         "customers/migrations/0001_initial.py",
         "tests/test_api_contract.py",
@@ -40,8 +42,8 @@ def test_generated_service_has_the_reference_shape(customers_service: Path) -> N
     ]:
         assert (customers_service / relative).is_file(), relative
     settings = (customers_service / "config/settings.py").read_text()
-    assert 'database_from_env("CUSTOMERS_DATABASE_URL", VAR_DIR / "customers.sqlite3")' in settings
-    assert '"HANDLERS": "customers.customers.handlers.HANDLERS"' in settings
+    assert 'url_variable="CUSTOMERS_DATABASE_URL",' in settings
+    assert 'handlers="customers.customers.handlers.HANDLERS",' in settings
     assert "monolith" not in (customers_service / "customers/apis.py").read_text().split('"""')[2]
 
 
@@ -97,9 +99,10 @@ def test_openapi_of_the_generated_paths_matches_the_monolith(customers_service: 
     assert service == monolith
 
 
-def test_existing_files_are_kept_unless_forced(customers_service: Path) -> None:
+def test_existing_service_is_kept_unless_forced(customers_service: Path) -> None:
     models = customers_service / "customers" / "models.py"
     models.write_text(models.read_text() + "# edited by hand\n")
+    (customers_service / "notes.txt").write_text("added by hand\n")
 
     refused = extract("customers", customers_service)
     assert refused.returncode != 0
@@ -109,7 +112,34 @@ def test_existing_files_are_kept_unless_forced(customers_service: Path) -> None:
     forced = extract("customers", customers_service, "--force")
     assert forced.returncode == 0, forced.stderr
     assert "# edited by hand" not in models.read_text()
+    assert not (customers_service / "notes.txt").exists(), "--force replaces the whole folder"
+    assert (customers_service / "customers" / "migrations" / "0001_initial.py").is_file()
     assert "Next steps:" in forced.stdout
+
+
+def test_a_failed_generation_writes_nothing(tmp_path: Path) -> None:
+    # A variable only the generated service reads, and refuses: its `manage.py check` fails.
+    broken = {"CUSTOMERS_INBOX_BATCH_SIZE": "many"}
+
+    result = extract("customers", tmp_path / "customers", env=broken)
+
+    assert result.returncode != 0
+    assert "CUSTOMERS_INBOX_BATCH_SIZE='many' is not an integer" in result.stderr
+    assert "Nothing was written." in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_forced_generation_keeps_the_old_service(tmp_path: Path) -> None:
+    out = tmp_path / "customers"
+    assert extract("customers", out, "--no-migrations").returncode == 0
+    models = out / "customers" / "models.py"
+    models.write_text(models.read_text() + "# edited by hand\n")
+
+    result = extract("customers", out, "--force", env={"CUSTOMERS_INBOX_BATCH_SIZE": "many"})
+
+    assert result.returncode != 0
+    assert models.read_text().endswith("# edited by hand\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["customers"]
 
 
 def test_relations_to_other_contexts_become_plain_ids(tmp_path: Path) -> None:
