@@ -26,6 +26,7 @@ import psycopg
 from strangler.transport import get_transport
 from strangler.transport.base import Subscription
 from strangler.transport.conf import TransportSettings
+from tests.identity import bearer, staff_token
 from tests.processes import PYTHON, ROOT, ProcessGroup, base_env, free_port, wait_until
 
 MONOLITH_MANAGE = str(ROOT / "manage.py")
@@ -270,7 +271,9 @@ class SteadyWriter(threading.Thread):
         self.errors: list[str] = []
         self._stop_requested = threading.Event()
         self._clients = {
-            side: httpx.Client(base_url=url, timeout=30) for side, url in stack.urls.items()
+            # One staff token for both sides: the monolith signs it, the service verifies it.
+            side: httpx.Client(base_url=url, timeout=30, headers=bearer(staff_token()))
+            for side, url in stack.urls.items()
         }
 
     @property

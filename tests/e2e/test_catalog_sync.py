@@ -26,6 +26,7 @@ from strangler.contracts.envelope import Envelope, TransportMessage
 from strangler.transport import get_transport
 from strangler.transport.base import OutgoingMessage, Subscription, Transport
 from strangler.transport.conf import transport_settings
+from tests.identity import bearer, staff_token
 from tests.processes import PYTHON, ROOT, ProcessGroup, base_env, free_port, wait_until
 
 # Four real processes per test on a 2-core machine: allow more than the default 300 s when busy.
@@ -101,7 +102,10 @@ class CatalogStack:
         return next(p for p in self.processes.processes if p.name == self.consumer_name)
 
     def monolith(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = httpx.request(method, f"{self.monolith_url}{path}", timeout=10, **kwargs)
+        headers = {**bearer(staff_token()), **kwargs.pop("headers", {})}
+        response = httpx.request(
+            method, f"{self.monolith_url}{path}", timeout=10, headers=headers, **kwargs
+        )
         assert response.status_code < 400, (
             f"{method} {path}: {response.status_code} {response.text}"
         )
