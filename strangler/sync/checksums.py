@@ -1,20 +1,23 @@
 """Selectors one side answers reconcile with: key bounds, range checksums and canonical rows.
 
 On PostgreSQL a whole segment's sub-range checksums are one GROUP BY query computed by the server
-(md5 per row, summed per bucket), so no row leaves the database. Elsewhere (SQLite) the rows are
-streamed and hashed in Python, with the same canonical form.
+(hashtextextended of the row's hash text, summed per bucket), so no row leaves the database; the
+buckets of a large level are split across several connections when the caller holds no
+transaction (RECONCILE_WORKERS). Elsewhere (SQLite) the rows are streamed and hashed in Python,
+with the same canonical form (strangler.sync.canonical).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import Count, Max, Min, Q
 from django.db.models.options import Options
 
-from strangler.sync.canonical import canonical_text, postgres_row_hash_sql, render_row, row_hash
+from strangler.sync.canonical import postgres_row_hash_sql, render_row, row_checksum
 from strangler.sync.conf import AggregateSpec, SyncConfigurationError
 
 
@@ -70,30 +73,92 @@ def describe_aggregate(spec: AggregateSpec, *, using: str = "default") -> Bounds
     return Bounds(spec.signature, int(result["count"]), result["low"], result["high"])
 
 
+# A level spanning fewer keys is one query: more connections would cost more than they save.
+PARALLEL_MIN_KEYS = 200_000
+
+
 def range_checksums(
-    spec: AggregateSpec, segments: Sequence[Segment], *, using: str = "default"
+    spec: AggregateSpec, segments: Sequence[Segment], *, using: str = "default", workers: int = 1
 ) -> tuple[list[list[RangeSum]], int]:
-    """Per segment, the RangeSum of each of its buckets; and how many rows were hashed."""
-    results: list[list[RangeSum]] = []
-    hashed = 0
-    for segment in segments:
-        if connections[using].vendor == "postgresql":
-            sums = _postgres_bucket_sums(spec, segment, using)
-        else:
-            sums = _python_bucket_sums(spec, segment, using)
-        hashed += sum(s.count for s in sums)
-        results.append(sums)
-    return results, hashed
+    """Per segment, the RangeSum of each of its buckets; and how many rows were hashed.
+
+    On PostgreSQL with `workers` > 1, outside a transaction, a level spanning many keys is split
+    into `workers` runs of buckets, each computed on a connection of its own (a thread each).
+    """
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        results = [_python_bucket_sums(spec, segment, using) for segment in segments]
+        return results, sum(s.count for sums in results for s in sums)
+    units = _work_units(segments, workers if not connection.in_atomic_block else 1)
+    if len(units) == 1:
+        computed = [
+            _postgres_bucket_sums(spec, segments[i], using, first, last)
+            for i, first, last in units[0]
+        ]
+        results = computed
+    else:
+        with ThreadPoolExecutor(max_workers=len(units)) as pool:
+            parts = list(pool.map(_on_own_connection(spec, segments, using), units))
+        results = [[RangeSum(0, 0)] * len(segment.buckets()) for segment in segments]
+        for unit, sums_of_unit in zip(units, parts, strict=True):
+            for (index, first, _), sums in zip(unit, sums_of_unit, strict=True):
+                results[index][first : first + len(sums)] = sums
+    return results, sum(s.count for sums in results for s in sums)
 
 
-def _postgres_bucket_sums(spec: AggregateSpec, segment: Segment, using: str) -> list[RangeSum]:
+Unit = list[tuple[int, int, int]]  # (segment index, first bucket, last bucket + 1) runs
+
+
+def _work_units(segments: Sequence[Segment], workers: int) -> list[Unit]:
+    """The level's buckets in `workers` runs of about equal key span (one run when small)."""
+    runs = [(i, 0, len(segment.buckets())) for i, segment in enumerate(segments)]
+    span = sum(segment.hi - segment.lo for segment in segments)
+    if workers <= 1 or span < PARALLEL_MIN_KEYS:
+        return [runs]
+    share = span / workers
+    units: list[Unit] = [[]]
+    used = 0.0
+    for index, _, count in runs:
+        segment = segments[index]
+        start = 0
+        while start < count:
+            room = max(1, int((share - used) // segment.width))
+            stop = min(count, start + room)
+            units[-1].append((index, start, stop))
+            used += (stop - start) * segment.width
+            start = stop
+            if used >= share and len(units) < workers:
+                units.append([])
+                used = 0.0
+    return [unit for unit in units if unit]
+
+
+def _on_own_connection(
+    spec: AggregateSpec, segments: Sequence[Segment], using: str
+) -> Callable[[Unit], list[list[RangeSum]]]:
+    def compute(unit: Unit) -> list[list[RangeSum]]:
+        try:
+            return [
+                _postgres_bucket_sums(spec, segments[index], using, first, last)
+                for index, first, last in unit
+            ]
+        finally:
+            connections[using].close()  # this thread's own connection
+
+    return compute
+
+
+def _postgres_bucket_sums(
+    spec: AggregateSpec, segment: Segment, using: str, first: int = 0, last: int | None = None
+) -> list[RangeSum]:
+    """RangeSums of buckets [first, last) of a segment (all of them by default), in one query."""
     model = spec.model
     connection = connections[using]
     quote = connection.ops.quote_name
     meta = model._meta
     key = f"t.{quote(meta.pk.column)}"
     fields = [
-        (kind, f"t.{quote(_column(meta, attname))}")
+        (kind, f"t.{quote(column_name(meta, attname))}")
         for (_, kind), (_, attname) in zip(spec.fields, spec.columns, strict=True)
     ]
     hash_sql = postgres_row_hash_sql(key, fields)
@@ -102,15 +167,22 @@ def _postgres_bucket_sums(spec: AggregateSpec, segment: Segment, using: str) -> 
         f"FROM {quote(meta.db_table)} AS t WHERE {key} >= %s AND {key} < %s GROUP BY 1"
     )
     buckets = segment.buckets()
-    sums = [RangeSum(0, 0)] * len(buckets)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [segment.lo, segment.width, segment.lo, segment.hi])
+    last = len(buckets) if last is None else last
+    lo = buckets[first][0]
+    hi = buckets[last - 1][1]
+    sums = [RangeSum(0, 0)] * (last - first)
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        # The planner cannot know that the bucket expression has `parts` values (it assumes one
+        # per key) and sorts the whole range to group it, spilling to disk; a hash aggregate
+        # over the few buckets is what fits (measured: 12 s instead of 37 s for 10M rows).
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute(sql, [segment.lo, segment.width, lo, hi])
         for bucket, count, checksum in cursor.fetchall():
-            sums[int(bucket)] = RangeSum(int(count), int(checksum))
+            sums[int(bucket) - first] = RangeSum(int(count), int(checksum))
     return sums
 
 
-def _column(meta: Options, attname: str) -> str:
+def column_name(meta: Options, attname: str) -> str:
     """The database column behind a model attribute name (`category_id`)."""
     for field in meta.concrete_fields:
         if field.attname == attname:
@@ -135,7 +207,7 @@ def _python_bucket_sums(spec: AggregateSpec, segment: Segment, using: str) -> li
     for key, *values in rows.iterator(chunk_size=5000):
         index = (key - segment.lo) // segment.width
         counts[index] += 1
-        checksums[index] += row_hash(canonical_text(key, render_row(kinds, values), kinds))
+        checksums[index] += row_checksum(key, values, kinds)
     return [RangeSum(c, s) for c, s in zip(counts, checksums, strict=True)]
 
 

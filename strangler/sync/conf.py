@@ -37,9 +37,29 @@ DEFAULTS: dict[str, Any] = {
     "RECONCILE_LEAF_ROWS": 64,
     # Seconds an HTTP call to a peer's /internal/sync/ endpoint may take.
     "PEER_TIMEOUT": 60.0,
+    # Connections per side that compute one level of reconcile checksums on PostgreSQL (each
+    # query may also use PostgreSQL's own parallel workers); raise it where the database has
+    # cores to spare.
+    "RECONCILE_WORKERS": 1,
+    # Rows per copy_context chunk: one REPEATABLE READ read on the writer, one merge here.
+    "COPY_CHUNK_ROWS": 20_000,
+    # copy_context pauses while the writer's outbox holds more unpublished events than this...
+    "COPY_MAX_WRITER_BACKLOG": 20_000,
+    # ...or while a probe of the writer takes longer than this many seconds.
+    "COPY_MAX_WRITER_LATENCY": 2.0,
+    # Seconds copy_context waits after the last chunk for the event stream to catch up and
+    # reconcile to come out equal.
+    "COPY_CATCH_UP_TIMEOUT": 300.0,
 }
 
-POSITIVE_INTS = ("BACKFILL_BATCH_SIZE", "REPLAY_BATCH_SIZE", "RECONCILE_LEAF_ROWS")
+POSITIVE_INTS = (
+    "BACKFILL_BATCH_SIZE",
+    "REPLAY_BATCH_SIZE",
+    "RECONCILE_LEAF_ROWS",
+    "RECONCILE_WORKERS",
+    "COPY_CHUNK_ROWS",
+    "COPY_MAX_WRITER_BACKLOG",
+)
 
 
 class SyncConfigurationError(RuntimeError):
@@ -120,10 +140,19 @@ class SyncSettings:
     reconcile_fanout: int
     reconcile_leaf_rows: int
     peer_timeout: float
+    reconcile_workers: int = 1
+    copy_chunk_rows: int = 20_000
+    copy_max_writer_backlog: int = 20_000
+    copy_max_writer_latency: float = 2.0
+    copy_catch_up_timeout: float = 300.0
 
     @property
     def contexts(self) -> list[str]:
         return sorted({spec.context for spec in self.aggregates})
+
+    def known(self) -> str:
+        """The aggregates this side lists, for messages: `catalog.category, catalog.product`."""
+        return ", ".join(spec.label for spec in self.aggregates) or "nothing"
 
     def aggregate(self, context: str, name: str) -> AggregateSpec:
         for spec in self.aggregates:
@@ -211,4 +240,9 @@ def sync_settings() -> SyncSettings:
         reconcile_fanout=int(values["RECONCILE_FANOUT"]),
         reconcile_leaf_rows=int(values["RECONCILE_LEAF_ROWS"]),
         peer_timeout=float(values["PEER_TIMEOUT"]),
+        reconcile_workers=int(values["RECONCILE_WORKERS"]),
+        copy_chunk_rows=int(values["COPY_CHUNK_ROWS"]),
+        copy_max_writer_backlog=int(values["COPY_MAX_WRITER_BACKLOG"]),
+        copy_max_writer_latency=float(values["COPY_MAX_WRITER_LATENCY"]),
+        copy_catch_up_timeout=float(values["COPY_CATCH_UP_TIMEOUT"]),
     )

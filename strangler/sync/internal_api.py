@@ -27,7 +27,7 @@ from strangler.sync.conf import sync_settings
 logger = logging.getLogger(__name__)
 
 # Raise when a request or an answer of an internal endpoint changes shape.
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: reconcile hashes with hashtextextended; copy and load endpoints
 TOKEN_HEADER = "X-Strangler-Token"
 PROTOCOL_HEADER = "X-Strangler-Protocol"
 KIT_HEADER = "X-Strangler-Kit"

@@ -1,4 +1,5 @@
-"""The two sides reconcile compares: this process's database, or a peer over /internal/sync/."""
+"""The sides reconcile compares and copy_context reads: this process's database, or a peer over
+/internal/sync/."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from strangler.sync.checksums import (
     describe_aggregate,
     range_checksums,
 )
-from strangler.sync.conf import AggregateSpec
+from strangler.sync.conf import AggregateSpec, sync_settings
+from strangler.sync.copy_source import CopyChunk, WriterLoad, read_chunk, writer_load
 from strangler.sync.internal_api import InternalClient
 
 
@@ -43,14 +45,35 @@ class SyncPeer(abc.ABC):
         """Release connections; the default has none."""
 
 
-class LocalPeer(SyncPeer):
+class CopySource(abc.ABC):
+    """The writer of an aggregate, as the copy phase reads it: chunks of rows, and its load."""
+
+    name: str
+    concurrent: bool = True
+
+    @abc.abstractmethod
+    def copy_chunk(self, spec: AggregateSpec, *, after: int | None, limit: int) -> CopyChunk:
+        """Up to `limit` rows after key `after`, with versions, read in one snapshot."""
+
+    @abc.abstractmethod
+    def writer_load(self, *, bound: int) -> WriterLoad:
+        """The writer's unpublished outbox events (counted up to `bound` + 1)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook: most sources hold no connection
+        """Release connections; the default has none."""
+
+
+class LocalPeer(SyncPeer, CopySource):
     """This process's own database (a Django connection alias)."""
 
     concurrent = False
 
-    def __init__(self, using: str = "default", name: str = "local") -> None:
+    def __init__(
+        self, using: str = "default", name: str = "local", workers: int | None = None
+    ) -> None:
         self.using = using
         self.name = name
+        self.workers = workers if workers is not None else sync_settings().reconcile_workers
 
     def describe(self, spec: AggregateSpec) -> Bounds:
         return describe_aggregate(spec, using=self.using)
@@ -58,15 +81,21 @@ class LocalPeer(SyncPeer):
     def checksums(
         self, spec: AggregateSpec, segments: Sequence[Segment]
     ) -> tuple[list[list[RangeSum]], int]:
-        return range_checksums(spec, segments, using=self.using)
+        return range_checksums(spec, segments, using=self.using, workers=self.workers)
 
     def rows(
         self, spec: AggregateSpec, ranges: Sequence[tuple[int, int]]
     ) -> dict[int, dict[str, str | None]]:
         return canonical_rows(spec, ranges, using=self.using)
 
+    def copy_chunk(self, spec: AggregateSpec, *, after: int | None, limit: int) -> CopyChunk:
+        return read_chunk(spec, after=after, limit=limit, using=self.using)
 
-class HttpPeer(SyncPeer):
+    def writer_load(self, *, bound: int) -> WriterLoad:
+        return writer_load(bound=bound, using=self.using)
+
+
+class HttpPeer(SyncPeer, CopySource):
     """Another process's /internal/sync/ endpoints; every failure is a PeerError."""
 
     def __init__(self, client: InternalClient) -> None:
@@ -102,6 +131,21 @@ class HttpPeer(SyncPeer):
             f"{spec.context}/{spec.name}/rows/",
             {"ranges": [list(r) for r in ranges]},
             lambda data: {int(key): values for key, values in data["rows"].items()},
+        )
+
+    def copy_chunk(self, spec: AggregateSpec, *, after: int | None, limit: int) -> CopyChunk:
+        return self.client.call(
+            "sync",
+            f"{spec.context}/{spec.name}/copy/",
+            {"after": after, "limit": limit},
+            CopyChunk.from_dict,
+        )
+
+    def writer_load(self, *, bound: int) -> WriterLoad:
+        # Any aggregate's URL serves the writer's load; the first one listed here names it.
+        spec = sync_settings().resolve(self.client.context)[0]
+        return self.client.call(
+            "sync", f"{spec.context}/{spec.name}/load/", {"bound": bound}, WriterLoad.from_dict
         )
 
     def close(self) -> None:

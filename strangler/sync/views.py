@@ -1,4 +1,5 @@
-"""Internal endpoints reconcile reads on each side: bounds, range checksums, canonical rows.
+"""Internal endpoints reconcile and the copy phase read on each side: bounds, range checksums,
+canonical rows, copied chunks and the writer's load.
 
 They are mounted under /internal/sync/ and served through strangler.sync.internal_api: the shared
 token (STRANGLER_INTERNAL_TOKEN) and the protocol version are checked there.
@@ -11,6 +12,7 @@ from typing import Any
 
 from strangler.sync.checksums import Segment, canonical_rows, describe_aggregate, range_checksums
 from strangler.sync.conf import AggregateSpec, UnknownAggregate, sync_settings
+from strangler.sync.copy_source import MAX_CHUNK_ROWS, read_chunk, writer_load
 from strangler.sync.internal_api import internal_endpoint
 
 MAX_SEGMENTS = 10_000
@@ -37,7 +39,11 @@ def _endpoint(
 def _int_pair(item: Any, what: str) -> tuple[int, int]:
     if not isinstance(item, list | tuple) or len(item) < 2:
         raise BadSyncRequest(f"{what} must be [lo, hi, ...], got {item!r}")
-    lo, hi = int(item[0]), int(item[1])
+    lo, hi = item[0], item[1]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi)) or not (
+        -(2**63) <= lo and hi <= 2**63
+    ):
+        raise BadSyncRequest(f"{what} must be [lo, hi, ...] of bigint keys, got {item!r}")
     if hi <= lo:
         raise BadSyncRequest(f"{what} [{lo}, {hi}) is empty")
     return lo, hi
@@ -56,11 +62,11 @@ def checksums(spec: AggregateSpec, body: dict[str, Any]) -> dict[str, Any]:
     segments = []
     for item in raw:
         lo, hi = _int_pair(item, "a segment")
-        parts = int(item[2]) if len(item) > 2 else 1
-        if not 1 <= parts <= MAX_PARTS:
+        parts = item[2] if len(item) > 2 else 1
+        if isinstance(parts, bool) or not isinstance(parts, int) or not 1 <= parts <= MAX_PARTS:
             raise BadSyncRequest(f"parts must be between 1 and {MAX_PARTS}")
         segments.append(Segment(lo, hi, parts))
-    sums, hashed = range_checksums(spec, segments)
+    sums, hashed = range_checksums(spec, segments, workers=sync_settings().reconcile_workers)
     # Checksums are exact integers beyond 2**53: sent as strings for every JSON reader.
     return {
         "segments": [[[s.count, str(s.checksum)] for s in seg] for seg in sums],
@@ -79,6 +85,27 @@ def rows(spec: AggregateSpec, body: dict[str, Any]) -> dict[str, Any]:
     return {"rows": {str(key): values for key, values in found.items()}}
 
 
+def copy(spec: AggregateSpec, body: dict[str, Any]) -> dict[str, Any]:
+    """Up to `limit` rows after key `after` with their versions, in one snapshot (COPY text)."""
+    after = body.get("after")
+    limit = body.get("limit")
+    if after is not None and not isinstance(after, int):
+        raise BadSyncRequest("'after' must be an integer key or null")
+    if not isinstance(limit, int) or not 1 <= limit <= MAX_CHUNK_ROWS:
+        raise BadSyncRequest(f"'limit' must be an integer from 1 to {MAX_CHUNK_ROWS}")
+    return read_chunk(spec, after=after, limit=limit).as_dict()
+
+
+def load(spec: AggregateSpec, body: dict[str, Any]) -> dict[str, Any]:
+    """This side's unpublished outbox events (counted up to `bound` + 1) and its high water."""
+    bound = body.get("bound", 10_000)
+    if not isinstance(bound, int) or bound < 0:
+        raise BadSyncRequest("'bound' must be a non-negative integer")
+    return writer_load(bound=bound).as_dict()
+
+
 describe_view = _endpoint(describe)
 checksums_view = _endpoint(checksums)
 rows_view = _endpoint(rows)
+copy_view = _endpoint(copy)
+load_view = _endpoint(load)

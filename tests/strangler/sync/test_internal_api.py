@@ -41,6 +41,7 @@ SYNC_MOUNT = (
     "strangler.sync.urls at /internal/sync/"
 )
 SAME_KIT = "install the same strangler-kit version on both sides"
+NEWER = PROTOCOL_VERSION + 1  # a peer of a later kit
 OURS = {"X-Strangler-Protocol": str(PROTOCOL_VERSION), "X-Strangler-Kit": "0.1.0"}
 BOUNDS = {"signature": "id:int", "count": 3, "min_key": 1, "max_key": 3}
 HTML = b"<!doctype html><html><body><h1>Not Found</h1></body></html>"
@@ -167,17 +168,18 @@ def test_json_of_another_shape_without_a_protocol_version_is_not_a_peer(fake):
 
 
 def test_a_peer_of_another_protocol_version_is_named_with_both_versions(fake):
-    newer = {"X-Strangler-Protocol": "2", "X-Strangler-Kit": "9.0.0"}
+    newer = {"X-Strangler-Protocol": str(NEWER), "X-Strangler-Kit": "9.0.0"}
     fake.reply = json_reply({"bounds": BOUNDS}, headers=newer)
     assert message_of(PeerVersionMismatch, fake.url) == (
-        f"peer {fake.url} for context catalog speaks internal protocol 2 (strangler-kit 9.0.0), "
-        f"this side {PROTOCOL_VERSION} (strangler-kit {kit_version()}): {SAME_KIT}"
+        f"peer {fake.url} for context catalog speaks internal protocol {NEWER} "
+        f"(strangler-kit 9.0.0), this side {PROTOCOL_VERSION} "
+        f"(strangler-kit {kit_version()}): {SAME_KIT}"
     )
 
 
 def test_the_version_in_the_body_counts_when_a_proxy_dropped_the_header(fake):
-    fake.reply = json_reply({**BOUNDS, "protocol": 2, "kit": "9.0.0"})
-    assert "speaks internal protocol 2 (strangler-kit 9.0.0)" in message_of(
+    fake.reply = json_reply({**BOUNDS, "protocol": NEWER, "kit": "9.0.0"})
+    assert f"speaks internal protocol {NEWER} (strangler-kit 9.0.0)" in message_of(
         PeerVersionMismatch, fake.url
     )
 
@@ -402,13 +404,15 @@ def test_migration_status_shows_the_mismatch_in_place_of_the_other_side(fake):
 
 @pytest.mark.django_db(databases=["default", "control"])
 def test_a_cutover_dry_run_names_a_peer_of_another_version(fake):
-    fake.reply = json_reply({"error": "x"}, status=409, headers={"X-Strangler-Protocol": "2"})
+    fake.reply = json_reply(
+        {"error": "x"}, status=409, headers={"X-Strangler-Protocol": str(NEWER)}
+    )
     out = StringIO()
     call_command(
         "cutover", "catalog", "--to", "service", "--peer", fake.url, "--dry-run", stdout=out
     )
     assert (
         f"catalog-service: cannot be asked: peer {fake.url} for context catalog speaks internal "
-        f"protocol 2 (strangler-kit unknown), this side {PROTOCOL_VERSION} (strangler-kit "
+        f"protocol {NEWER} (strangler-kit unknown), this side {PROTOCOL_VERSION} (strangler-kit "
         f"{kit_version()}): {SAME_KIT}\n"
     ) in out.getvalue()
