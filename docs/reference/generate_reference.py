@@ -92,6 +92,14 @@ ENVIRONMENT = {
     "wins over `REGISTRATION_TOKEN`.",
     "STRANGLER_GATEWAY_ROUTES": "Routing table of `strangler.gateway.asgi:application` when served "
     "by another ASGI server (a YAML file or `db`).",
+    "STRANGLER_IDENTITY_SIGNING_KEY": "The token issuer's Ed25519 private key (a PEM file or "
+    "the PEM text); the monolith only. Default `var/identity/signing.pem`, made on first use "
+    "while DEBUG is on (`manage.py identity_keys`).",
+    "STRANGLER_IDENTITY_VERIFYING_KEYS": "Comma-separated public keys every side accepts tokens "
+    "signed with: PEM files or folders of `*.pem` (default `var/identity/public`); list the "
+    "current and the next key during a rotation.",
+    "STRANGLER_IDENTITY_TOKEN_LIFETIME": "Seconds an access token from `POST /api/auth/token/` "
+    "is valid (default 3600).",
     "STRANGLER_INTERNAL_TOKEN": "Bearer token the sides use on each other's `/internal/` endpoints "
     "(reconcile, cutover); set the same value on every side in production.",
     "STRANGLER_RUN_MODE": "`processes` (default: `outbox_relay` and `consume_events`) or "
@@ -101,6 +109,11 @@ ENVIRONMENT = {
     "`<STRANGLER_SERVICE_NAME>.strangler`); a queue per side.",
     "STRANGLER_RELAY_EVERY": "Seconds between the relay's beat ticks, and each tick's expiry "
     "(default `1`).",
+    "STRANGLER_TRACE_FILE": "Tracing on (the `otel` extra): append one JSON object per finished "
+    "span to this file (docs/howto/trace-a-request.md). OTLP export: the standard "
+    "`OTEL_EXPORTER_OTLP_ENDPOINT`.",
+    "OTEL_SERVICE_NAME": "The traces' `service.name` (default: `STRANGLER_SERVICE_NAME`, "
+    "`gateway` for the gateway).",
     "DEMO_GATEWAY_PORT": "`make run`: the gateway's port (8000).",
     "DEMO_MONOLITH_PORT": "`make run`: the monolith's port (8001).",
     "DEMO_CATALOG_PORT": "`make run`: the catalog service's port (8002).",
