@@ -574,15 +574,24 @@ class BypassScanner(ModuleScanner):
             what = f"{what} in admin action {self._action}"
             kind = "admin_action"
         elif kind in {"save", "delete", "create"}:
-            what = f"{what} outside {model.partition('.')[0]}'s services"
+            app = model.partition(".")[0]
+            where = (
+                f"in {app}'s services, which record no event"
+                if self._in_own_services(model)
+                else f"outside {app}'s services"
+            )
+            what = f"{what} {where}"
         self.found.append(Bypass(self.file, node.lineno, kind, model, what))
+
+    def _in_own_services(self, model: str) -> bool:
+        """True when this module is the model's own app's services module (or inside it)."""
+        package = self.graph.app_packages.get(self.graph.models[model].app, "")
+        services = f"{package}.services"
+        return self.module == services or self.module.startswith(services + ".")
 
     def _in_recording_services(self, model: str) -> bool:
         """Writes in the model's own services module are trusted when that module records events."""
-        package = self.graph.app_packages.get(self.graph.models[model].app, "")
-        services = f"{package}.services"
-        inside = self.module == services or self.module.startswith(services + ".")
-        return inside and self.module in self._index.recording_modules
+        return self._in_own_services(model) and self.module in self._index.recording_modules
 
 
 def _sql_text(node: ast.expr, constants: Mapping[str, str]) -> tuple[str | None, bool]:
