@@ -105,7 +105,7 @@ def configure_tracing(service_name: str | None = None) -> bool:
 
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         if "file" in wanted:
-            path = os.environ[TRACE_FILE_VARIABLE]
+            path = os.environ.get("STRANGLER_TRACE_FILE", "")
             # Synchronous: the demo and tests read the file while processes run, and a
             # short-lived command must not exit with spans still queued.
             provider.add_span_processor(SimpleSpanProcessor(JsonLinesSpanExporter(path)))
