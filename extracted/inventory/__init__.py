@@ -1,0 +1,1 @@
+"""An extracted service."""

@@ -1,0 +1,1 @@
+"""Copied from monolith.common."""

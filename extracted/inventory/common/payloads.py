@@ -1,0 +1,18 @@
+"""JSON-safe renderings used by every context's event payload builders."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+
+def money_text(value: Decimal | int | str) -> str:
+    """A money amount as a string with two decimals ("12.50"), never a float."""
+    return f"{Decimal(value):.2f}"
+
+
+def utc_timestamp(value: datetime) -> str:
+    """An aware datetime as ISO 8601 in UTC with a trailing Z."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetimes have no place in event payloads; USE_TZ must be on")
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

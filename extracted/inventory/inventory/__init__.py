@@ -1,0 +1,1 @@
+"""The context's app inside the service."""
