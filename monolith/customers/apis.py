@@ -43,7 +43,17 @@ class AddressInputSerializer(serializers.Serializer):
     is_default = serializers.BooleanField(default=False)
 
     def to_internal_value(self, data):
-        return services.AddressData(**super().to_internal_value(data))
+        values = super().to_internal_value(data)
+        # A PATCH is partial for the customer, not for an address: addresses are replaced
+        # whole, so each one needs every required field even then.
+        missing = {
+            name: [serializers.ErrorDetail("This field is required.", code="required")]
+            for name, field in self.fields.items()
+            if field.required and name not in values
+        }
+        if missing:
+            raise serializers.ValidationError(missing)
+        return services.AddressData(**values)
 
 
 class CustomerInputSerializer(serializers.Serializer):

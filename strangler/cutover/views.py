@@ -14,6 +14,8 @@ from strangler.cutover.sides import version_pairs
 from strangler.sync.conf import UnknownAggregate
 from strangler.sync.internal_api import internal_endpoint
 
+_ID_MAX = 2**63 - 1  # a bigint id; JSON's 1e400 or 1.5 is a 400 naming the floor, not a 500
+
 
 def _endpoint(handler: Callable[[str, dict[str, Any]], dict[str, Any]]) -> Callable[..., Any]:
     def answer(body: dict[str, Any], context: str) -> dict[str, Any]:
@@ -44,7 +46,9 @@ def applied(context: str, body: dict[str, Any]) -> dict[str, Any]:
 
 def fence(context: str, body: dict[str, Any]) -> dict[str, Any]:
     """Wait for the write transactions in flight on this side."""
-    timeout = float(body.get("timeout", 60))
+    timeout = body.get("timeout", 60)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 3600:
+        raise ValueError(f"'timeout' must be seconds from 0 to 3600, not {timeout!r}")
     return {"fenced_by": services.fence_writes(context, timeout=timeout)}
 
 
@@ -53,7 +57,17 @@ def prepare(context: str, body: dict[str, Any]) -> dict[str, Any]:
     floors = body.get("floors")
     if not isinstance(floors, dict):
         raise ValueError("'floors' must be {aggregate type: highest id}")
-    return services.prepare_writer(context, {k: int(v) for k, v in floors.items()})
+    known = {spec.label for spec in selectors.context_specs(context)}
+    unknown = sorted(set(floors) - known)
+    if unknown:
+        raise ValueError(
+            f"'floors' names {', '.join(unknown)}, not an aggregate of {context} "
+            f"(it has {', '.join(sorted(known))})"
+        )
+    for label, value in floors.items():
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _ID_MAX:
+            raise ValueError(f"floors[{label!r}] must be an id from 0 to {_ID_MAX}, not {value!r}")
+    return services.prepare_writer(context, floors)
 
 
 state_view = _endpoint(state)

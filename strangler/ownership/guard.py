@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import zlib
 
-from django.db import connections
+from django.db import InterfaceError, OperationalError, connections
 from rest_framework import status
 
 from strangler.api import DomainError
@@ -63,6 +63,25 @@ class WritesFrozenError(OwnershipError):
         return {"Retry-After": str(self.retry_after), "X-Strangler-Intended": "1"}
 
 
+class WriterDatabaseUnavailable(OwnershipError):
+    """The database went away while the guard checked a write (nothing was written)."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "database_unavailable"
+    retry_after = 1
+
+    def __init__(self, context: str) -> None:
+        super().__init__(
+            f"the database did not answer while checking a write for {context}; nothing was "
+            f"written, retry in {self.retry_after}s."
+        )
+        self.context = context
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 def fence_key(context: str) -> tuple[int, int]:
     """The (class, object) advisory lock key of a context's write fence; a signed int4 pair."""
     crc = zlib.crc32(context.encode())
@@ -77,10 +96,15 @@ def require_writer(context: str, *, using: str = "default") -> ContextState:
     from strangler.ownership.conf import ownership_settings
 
     connection = connections[using]
-    if connection.vendor == "postgresql" and connection.in_atomic_block:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", fence_key(context))
-    state = context_state(context)
+    try:
+        if connection.vendor == "postgresql" and connection.in_atomic_block:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", fence_key(context))
+        state = context_state(context)
+    except (OperationalError, InterfaceError) as exc:
+        # A lost connection (the server terminated the backend, a failover): the transaction
+        # rolls back; the client is told to retry, not that the server broke (503, not 500).
+        raise WriterDatabaseUnavailable(context) from exc
     if state.frozen:
         raise WritesFrozenError(context, state.frozen_reason, ownership_settings().retry_after)
     side = this_side()

@@ -11,9 +11,15 @@ from rest_framework.test import APIClient
 
 from monolith.catalog import services
 from monolith.catalog.models import Product
+from strangler.api import api_exception_handler
 from strangler.cutover.services import FenceTimeout, fence_writes
 from strangler.outbox.models import OutboxEvent
-from strangler.ownership.guard import NotWriterError, WritesFrozenError, require_writer
+from strangler.ownership.guard import (
+    NotWriterError,
+    WriterDatabaseUnavailable,
+    WritesFrozenError,
+    require_writer,
+)
 from strangler.ownership.models import ContextOwnership
 from strangler.ownership.selectors import context_state, forget_cached_states
 from strangler.ownership.services import freeze_writes, set_writer, unfreeze_writes
@@ -61,6 +67,7 @@ def test_frozen_writes_answer_503_with_retry_after_and_change_nothing(api: APICl
     response = api.patch(f"/api/catalog/products/{product.pk}/", {"name": "no"}, format="json")
     assert response.status_code == 503
     assert response["Retry-After"] == "2"
+    assert response["X-Strangler-Intended"] == "1"  # the gateway counts it as no failure
     assert response.json()["error"]["code"] == "writes_frozen"
     assert "cutover run 7" in response.json()["error"]["message"]
     assert Product.objects.get(pk=product.pk).name == "f"
@@ -148,3 +155,29 @@ def test_a_control_database_without_the_ownership_table_means_the_default_writer
     finally:
         with connections["control"].cursor() as cursor:
             cursor.execute(f"ALTER TABLE {table}_away RENAME TO {table}")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(databases=["default", "control"], transaction=True)
+def test_a_write_whose_connection_is_terminated_gets_503_with_retry_after() -> None:
+    import psycopg
+
+    settings = connection.settings_dict
+    with pytest.raises(WriterDatabaseUnavailable) as caught, transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        with psycopg.connect(
+            host=settings["HOST"],
+            port=settings["PORT"] or 5432,
+            user=settings["USER"],
+            password=settings["PASSWORD"],
+            dbname=settings["NAME"],
+            autocommit=True,
+        ) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", [pid])
+        require_writer("catalog")
+    response = api_exception_handler(caught.value, {})
+    assert response.status_code == 503 and response["Retry-After"] == "1"
+    assert response.data["error"]["code"] == "database_unavailable"
+    connection.close()
