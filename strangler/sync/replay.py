@@ -34,6 +34,10 @@ class UnknownSubscriber(ReplayError):
     """--to names a subscriber that STRANGLER_SUBSCRIPTIONS does not list."""
 
 
+class UnknownEventType(ReplayError):
+    """--type or --aggregate names nothing this side knows: a typo would replay nothing."""
+
+
 @dataclass(frozen=True)
 class ReplayFilter:
     """Which stored events to replay. Empty filters select everything the subscriber receives."""
@@ -89,6 +93,41 @@ def subscription_named(subscriber: str) -> Subscription:
     )
 
 
+def known_event_types() -> list[str]:
+    """Event types this side knows: its contracts' and the ones stored in its outbox."""
+    from strangler.contracts import registry
+
+    try:
+        declared = set(registry.event_types())
+    except registry.ContractError:
+        declared = set()
+    stored = OutboxEvent.objects.order_by().values_list("event_type", flat=True).distinct()
+    return sorted(declared | set(stored))
+
+
+def check_filters(subscription: Subscription, filters: ReplayFilter) -> None:
+    """Refuse a --type or --aggregate that matches no known event type, naming the known ones.
+
+    Without this a misspelt type replays 0 events and looks like success.
+    """
+    known = known_event_types()
+    bound = [t for t in known if any(topic_matches(k, t) for k in subscription.binding_keys)]
+    for pattern in filters.types:
+        if not any(topic_matches(pattern, event_type) for event_type in known):
+            raise UnknownEventType(
+                f"unknown event type {pattern!r}; {subscription.subscriber} receives: "
+                f"{', '.join(bound) or 'none'}."
+            )
+    aggregates = sorted({t.rsplit(".", 1)[0] for t in known})
+    for item in filters.aggregates:
+        aggregate_type = item.partition(":")[0]
+        if aggregate_type not in aggregates:
+            raise UnknownEventType(
+                f"unknown aggregate {aggregate_type!r}; known aggregates: "
+                f"{', '.join(aggregates) or 'none'}."
+            )
+
+
 def replay_queryset(subscription: Subscription, filters: ReplayFilter) -> QuerySet[OutboxEvent]:
     """The stored events a replay sends, in outbox order (the order they were recorded)."""
     # Topic patterns cannot be expressed in SQL; the set of stored types is small, so match it.
@@ -130,6 +169,7 @@ def replay_events(
     on_batch: Callable[[int, int], None] | None = None,
 ) -> ReplayResult:
     """Publish the selected events to the subscriber's queue, batch by batch, with confirms."""
+    check_filters(subscription, filters)
     query = replay_queryset(subscription, filters)
     result = ReplayResult(subscription.subscriber, subscription.queue, dry_run=dry_run)
     started = time.monotonic()

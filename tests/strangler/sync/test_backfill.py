@@ -119,7 +119,11 @@ def test_targeted_backfill_snapshots_only_the_given_ids(legacy_products):
 def test_bad_arguments_get_clear_errors(db):
     with pytest.raises(CommandError, match="unknown context 'shop'"):
         call_command("backfill", "shop")
-    with pytest.raises(CommandError, match=r"unknown aggregate catalog\.widget"):
+    with pytest.raises(
+        CommandError,
+        match=r"unknown aggregate catalog\.widget; STRANGLER_SYNC lists: catalog\.category, "
+        r"catalog\.product",
+    ):
         call_command("backfill", "catalog.widget")
     with pytest.raises(CommandError, match="no unfinished backfill"):
         call_command("backfill", "catalog.product", "--resume")

@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from io import StringIO
-from pathlib import Path
 
-import psycopg
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -18,106 +12,7 @@ from django.db import connection
 
 from monolith.catalog.models import Category, Product
 from strangler.outbox.models import OutboxEvent
-from tests.processes import PYTHON, base_env, free_port, process_group
-from tests.servers import POSTGRES_URL
-from tests.strangler.sync.conftest import PRODUCT_COLUMNS, product_row
-
-TOKEN = "reconcile-test-token"
-
-
-@dataclass
-class OtherSide:
-    """The monolith's code running as a separate process on a database of its own."""
-
-    url: str
-    database_url: str
-
-    def execute(self, sql: str, params: Sequence[object] = ()) -> None:
-        with self._connect() as db:
-            db.execute(sql, params)
-
-    def copy_products_from_here(self) -> None:
-        """Make the other side's products (and categories) equal to this side's, as stored."""
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT id, name, slug, parent_id FROM catalog_category")
-            categories = cursor.fetchall()
-            cursor.execute(f"SELECT {', '.join(PRODUCT_COLUMNS)} FROM catalog_product")
-            products = cursor.fetchall()
-        with self._connect() as db:
-            db.execute("DELETE FROM catalog_product")
-            db.execute("DELETE FROM catalog_category")
-            self._insert(db, "catalog_category", ("id", "name", "slug", "parent_id"), categories)
-            self._insert(db, "catalog_product", PRODUCT_COLUMNS, products)
-
-    def _connect(self):  # type: ignore[no-untyped-def]
-        if self.database_url.startswith("sqlite:"):
-            return _SqliteSession(self.database_url.removeprefix("sqlite:///"))
-        return psycopg.connect(self.database_url, autocommit=False)
-
-    def _insert(self, db, table: str, columns: Sequence[str], rows: list) -> None:  # type: ignore[no-untyped-def]
-        if isinstance(db, _SqliteSession):
-            marks = ", ".join("?" * len(columns))
-            db.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
-            return
-        with (
-            db.cursor() as cursor,
-            cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
-
-
-class _SqliteSession:
-    def __init__(self, path: str) -> None:
-        self.db = sqlite3.connect(path)
-
-    def __enter__(self) -> _SqliteSession:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.db.commit()
-        self.db.close()
-
-    def execute(self, sql: str, params: Sequence[object] = ()) -> None:
-        self.db.execute(sql.replace("%s", "?"), params)
-
-    def executemany(self, sql: str, rows: list) -> None:  # type: ignore[type-arg]
-        self.db.executemany(sql, rows)
-
-
-@pytest.fixture(scope="module")
-def other_side(tmp_path_factory: pytest.TempPathFactory, django_db_blocker) -> Iterator[OtherSide]:  # type: ignore[no-untyped-def]
-    """A second monolith process (runserver) on its own database, with the shared token."""
-    folder = tmp_path_factory.mktemp("other-side")
-    with django_db_blocker.unblock():
-        vendor = connection.vendor
-    created = None
-    if vendor == "postgresql":
-        created = f"strangler_sync_other_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{created}"')
-        database_url = f"postgres://postgres@127.0.0.1:5432/{created}"
-    else:
-        database_url = f"sqlite:///{folder / 'other.sqlite3'}"
-    env = base_env(
-        DATABASE_URL=database_url,
-        STRANGLER_INTERNAL_TOKEN=TOKEN,
-        DJANGO_SETTINGS_MODULE="monolith.config.settings",
-    )
-    port = free_port()
-    with process_group(Path(folder)) as group:
-        migrate = group.start("migrate", [PYTHON, "manage.py", "migrate", "--no-input"], env)
-        assert migrate.wait_exit(180) == 0, migrate.log()[-3000:]
-        group.start_http(
-            "other-side",
-            [PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--nothreading"],
-            env,
-            ready_url=f"http://127.0.0.1:{port}/healthz",
-        )
-        yield OtherSide(f"http://127.0.0.1:{port}", database_url)
-    if created:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
+from tests.strangler.sync.conftest import PRODUCT_COLUMNS, TOKEN, OtherSide, product_row
 
 
 def reconcile(*args: str) -> tuple[int, dict]:

@@ -126,6 +126,19 @@ def test_replay_filters_and_dry_run(db, broker):
         call_command("replay_events", "--to", "nobody")
 
 
+def test_replay_refuses_an_unknown_event_type_or_aggregate_naming_the_known_ones(db, broker):
+    _, first, _ = broker
+    published_products(1)
+    with pytest.raises(CommandError) as refused:
+        call_command("replay_events", "--to", first.subscriber, "--type", "nonexistent.type")
+    assert "unknown event type 'nonexistent.type'" in str(refused.value)
+    assert "catalog.product.upserted" in str(refused.value)
+    with pytest.raises(CommandError) as refused:
+        call_command("replay_events", "--to", first.subscriber, "--aggregate", "catalog.widget:1")
+    assert "unknown aggregate 'catalog.widget'" in str(refused.value)
+    assert "catalog.product" in str(refused.value)
+
+
 def dead_letter(transport: Transport, subscription: Subscription, event: OutboxEvent) -> None:
     """Put an event in the dead-letter queue as the inbox consumer does after its last attempt."""
     headers = dead_letter_headers(
