@@ -19,6 +19,7 @@ from strangler.observability.logging import logging_config
 from strangler.settings_blocks import (
     celery_settings,
     gateway_hop_settings,
+    peers_from_env,
     production_security_settings,
     rest_framework_settings,
     spectacular_settings,
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "strangler.inbox",
     "strangler.ownership",
     "strangler.cutover",
+    "strangler.autopilot",
     "monolith.catalog",
     "monolith.inventory",
     "monolith.customers",
@@ -142,14 +144,14 @@ STRANGLER_CONTRACTS = {
 BROKER_URL = broker_url_from_env()
 STRANGLER_TRANSPORT = transport_from_env()
 # Reverse sync: once a context is cut over to its service, the monolith consumes the service's
-# events into its legacy tables (monolith/catalog/handlers.py); its own events are skipped there.
+# events into its legacy tables (monolith/config/inbox.py); its own events are skipped there.
 _INBOX_QUEUE = os.environ.get("MONOLITH_INBOX_QUEUE", "monolith.events")
-_INBOX_BINDING_KEYS = ["catalog.#"]
+_INBOX_BINDING_KEYS = ["catalog.#", "inventory.stock.upserted"]
 STRANGLER_INBOX = {
     "SUBSCRIBER": STRANGLER_SERVICE_NAME,
     "QUEUE": _INBOX_QUEUE,
     "BINDING_KEYS": _INBOX_BINDING_KEYS,
-    "HANDLERS": "monolith.catalog.handlers.HANDLERS",
+    "HANDLERS": "monolith.config.inbox.HANDLERS",
     "BATCH_SIZE": env_int("MONOLITH_INBOX_BATCH_SIZE", 500),
     "RETRY_BACKOFF": float(os.environ.get("MONOLITH_INBOX_RETRY_BACKOFF", "0.5")),
 }
@@ -163,7 +165,10 @@ STRANGLER_SUBSCRIPTIONS: list[dict[str, object]] = [
 ]
 # Which side writes each context lives in the control database; the monolith until a cutover.
 STRANGLER_OWNERSHIP = {
-    "CONTEXTS": {"catalog": {"service": "catalog-service", "default_writer": "monolith"}},
+    "CONTEXTS": {
+        "catalog": {"service": "catalog-service", "default_writer": "monolith"},
+        "inventory": {"service": "inventory-service", "default_writer": "monolith"},
+    },
 }
 # The gateway's routing table (deploy/demo.py writes it): the migration dashboard shows each
 # route's mode and canary share from it; `rungateway --routes` may name another.
@@ -199,13 +204,35 @@ STRANGLER_SYNC = {
                 },
             },
         },
+        "inventory": {
+            "stock": {
+                "model": "inventory.StockItem",
+                "event": "inventory.stock.upserted",
+                "snapshot": "monolith.inventory.events.stock_upserted_payload",
+                "fields": {
+                    "product_id": "int",
+                    "sku": "text",
+                    "on_hand": "int",
+                    "reserved": "int",
+                    "updated_at": "timestamp",
+                },
+            },
+        },
     },
     # {context: base URL of the other side}, e.g. {"catalog": "http://127.0.0.1:8001"}.
-    "PEERS": (
-        {"catalog": os.environ["CATALOG_SERVICE_URL"]}
-        if os.environ.get("CATALOG_SERVICE_URL")
-        else {}
+    "PEERS": peers_from_env(
+        {"catalog": "CATALOG_SERVICE_URL", "inventory": "INVENTORY_SERVICE_URL"}
     ),
+}
+# The autopilot (docs/howto/migrate-by-plan.md): each context's plan of phases and gates, in a
+# YAML file; the gateway whose metrics the canary gates read and whose routes the plan moves.
+STRANGLER_AUTOPILOT = {
+    "PLANS": os.environ.get(
+        "STRANGLER_AUTOPILOT_PLANS", str(BASE_DIR / "deploy" / "autopilot.yaml")
+    ),
+    "GATEWAY_URL": os.environ.get("STRANGLER_GATEWAY_URL", ""),
+    "INTERVAL": float(os.environ.get("STRANGLER_AUTOPILOT_INTERVAL", "5")),
+    "LEASE_SECONDS": float(os.environ.get("STRANGLER_AUTOPILOT_LEASE_SECONDS", "30")),
 }
 # Celery (docs/howto/run-with-celery.md): the kit's tasks on a queue of their own
 # (STRANGLER_CELERY_QUEUE); with STRANGLER_RUN_MODE=celery, beat schedules the relay.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
+
 from strangler.cutover.runs import CutoverError, open_side
 from strangler.cutover.selectors import versions_behind
 from strangler.ownership.conf import ownership_settings
@@ -46,4 +48,8 @@ def context_status(
             status["reader_behind_error"] = str(exc)
     for side in sides.values():
         side.close()
+    if apps.is_installed("strangler.autopilot"):
+        from strangler.autopilot.selectors import autopilot_status
+
+        status["autopilot"] = autopilot_status(context)
     return status

@@ -1,0 +1,1 @@
+"""Autopilot: a migration plan that advances only on evidence and rolls itself back."""
