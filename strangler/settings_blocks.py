@@ -27,8 +27,14 @@ def rest_framework_settings() -> dict[str, Any]:
             "rest_framework.filters.OrderingFilter",
         ],
         "EXCEPTION_HANDLER": "strangler.api.api_exception_handler",
-        "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-        "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+        # A bearer token signed by the issuer (strangler.identity) first, so that an anonymous
+        # write is a 401 on every side alike; the session for the browsable API and the admin.
+        "DEFAULT_AUTHENTICATION_CLASSES": [
+            "strangler.identity.authentication.SignedTokenAuthentication",
+            "rest_framework.authentication.SessionAuthentication",
+        ],
+        # Safe by default: reads open, writes need a user; views state their own permissions.
+        "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     }
 
 

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "strangler.identity",
     "strangler.outbox",
     "strangler.transport",
     "strangler.inbox",
@@ -110,6 +111,14 @@ SPECTACULAR_SETTINGS = spectacular_settings(
 # strangler-kit
 STRANGLER_SERVICE_NAME = "catalog-service"
 STRANGLER_VAR_DIR = VAR_DIR
+# Bearer tokens signed by the monolith, verified here with its public key(s) alone: no call to
+# the monolith, no user table (docs/adr/0009). A folder holds one *.pem per accepted key.
+STRANGLER_IDENTITY = {
+    "ISSUER": "monolith",
+    "VERIFYING_KEYS": env_list(
+        "STRANGLER_IDENTITY_VERIFYING_KEYS", [str(VAR_DIR / "identity" / "public")]
+    ),
+}
 # The shop's published language: the service validates what it consumes and records against it.
 STRANGLER_CONTRACTS = {"PACKAGES": ["shared_contracts"]}
 # Which side writes the catalog lives in the control database; until the first cutover the
