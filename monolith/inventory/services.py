@@ -15,6 +15,7 @@ from monolith.inventory import events
 from monolith.inventory.models import Reservation, StockAdjustment, StockItem
 from strangler.api import DomainError
 from strangler.outbox import record_event
+from strangler.ownership.guard import require_writer
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ def _lock_stock(ids: Iterable[int]) -> dict[int, StockItem]:
 @transaction.atomic
 def stock_adjust(*, sku: str, delta: int, reason: str) -> StockItem:
     """Add (delta > 0) or remove (delta < 0) units on hand; creates the stock item on first use."""
+    require_writer("inventory")
     if delta == 0:
         raise ValidationError({"delta": ["An adjustment must change the stock (delta != 0)."]})
     stock = StockItem.objects.select_for_update().filter(sku=sku).first()

@@ -15,10 +15,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from extracted.inventory.inventory import selectors
+from extracted.inventory.inventory import selectors, services
 from extracted.inventory.inventory.filters import StockFilter
 from extracted.inventory.inventory.models import StockItem
-from extracted.inventory.inventory.services import write_refused
 
 
 class StockSerializer(serializers.Serializer):
@@ -83,7 +82,10 @@ class StockAdjustApi(APIView):
 
     @extend_schema(request=StockAdjustInputSerializer, responses=StockSerializer)
     def post(self, request: Request) -> Response:
-        raise write_refused("StockAdjustApi.post")
+        serializer = StockAdjustInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        stock = services.stock_adjust(**serializer.validated_data)
+        return Response(StockSerializer(stock).data)
 
 
 class StockAdjustmentListApi(ListAPIView):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import django_filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from extracted.inventory.inventory.models import StockItem
 
@@ -11,11 +13,17 @@ from extracted.inventory.inventory.models import StockItem
 BIGINT_MAX = 2**63 - 1
 
 
+@extend_schema_field(OpenApiTypes.NUMBER)
+class ProductIdFilter(django_filters.NumberFilter):
+    """The monolith filters on its foreign key, which its schema documents as a number; here
+    `product_id` is a plain bigint column. Same filter, same contract (a hand edit)."""
+
+
 class StockFilter(django_filters.FilterSet):
     """?sku=&product=&max_available= (low-stock reports)."""
 
     sku = django_filters.CharFilter(field_name="sku", lookup_expr="iexact")
-    product = django_filters.NumberFilter(
+    product = ProductIdFilter(
         field_name="product_id", min_value=1, max_value=BIGINT_MAX, decimal_places=0
     )
     max_available = django_filters.NumberFilter(
