@@ -12,7 +12,8 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from strangler.environment import env_bool
+from strangler.environment import database_from_env, env_bool, env_int
+from strangler.observability.logging import logging_config
 
 
 def rest_framework_settings() -> dict[str, Any]:
@@ -73,6 +74,130 @@ def production_security_settings() -> dict[str, Any]:
         "SECURE_CONTENT_TYPE_NOSNIFF": True,
         "X_FRAME_OPTIONS": "DENY",
     }
+
+
+# --- An extracted service (the shape `manage.py extract_context` generates) --------------------
+
+# The kit's apps a service runs: verify tokens (identity), publish (outbox, transport), consume
+# (inbox), compare and fill (sync), and take part in a cutover (ownership, cutover).
+SERVICE_KIT_APPS = (
+    "strangler.identity",
+    "strangler.outbox",
+    "strangler.transport",
+    "strangler.inbox",
+    "strangler.sync",
+    "strangler.ownership",
+    "strangler.cutover",
+)
+CONTROL_DATABASE_ROUTER = "strangler.ownership.router.ControlDatabaseRouter"
+
+
+def service_installed_apps(*context_apps: str) -> list[str]:
+    """INSTALLED_APPS of a service: Django's essentials, DRF, the kit's apps, then its own."""
+    return [
+        "django.contrib.auth",
+        "django.contrib.contenttypes",
+        "django.contrib.sessions",
+        # Serves drf_spectacular_sidecar's swagger-ui assets for /api/docs/ (collectstatic).
+        "django.contrib.staticfiles",
+        "rest_framework",
+        "django_filters",
+        "drf_spectacular",
+        "drf_spectacular_sidecar",
+        *SERVICE_KIT_APPS,
+        *context_apps,
+    ]
+
+
+def service_middleware() -> list[str]:
+    """MIDDLEWARE of a service; trace context right after security, before anything that logs."""
+    return [
+        "django.middleware.security.SecurityMiddleware",
+        "strangler.observability.middleware.TraceContextMiddleware",
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.middleware.common.CommonMiddleware",
+        "django.middleware.csrf.CsrfViewMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    ]
+
+
+def service_templates() -> list[dict[str, Any]]:
+    """TEMPLATES of a service: the apps' templates (Swagger UI, the browsable API)."""
+    return [
+        {
+            "BACKEND": "django.template.backends.django.DjangoTemplates",
+            "DIRS": [],
+            "APP_DIRS": True,
+            "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+        },
+    ]
+
+
+def service_databases(*, url_variable: str, var_dir: Path, name: str) -> dict[str, Any]:
+    """DATABASES of a service: its own (from `url_variable`, else var_dir/<name>.sqlite3) and
+    the control database every side shares (STRANGLER_CONTROL_DATABASE_URL), which says who
+    writes each context. Use with DATABASE_ROUTERS = [CONTROL_DATABASE_ROUTER]."""
+    return {
+        "default": database_from_env(url_variable, Path(var_dir) / f"{name}.sqlite3"),
+        "control": database_from_env(
+            "STRANGLER_CONTROL_DATABASE_URL", Path(var_dir) / "control.sqlite3"
+        ),
+    }
+
+
+def inbox_settings(
+    *,
+    service_name: str,
+    env_prefix: str,
+    handlers: str,
+    binding_keys: list[str],
+    batch_size: int = 500,
+    prefetch: int = 1000,
+) -> dict[str, Any]:
+    """STRANGLER_INBOX of a side; `<env_prefix>_INBOX_QUEUE`, `_BATCH_SIZE`, `_PREFETCH`,
+    `_MAX_ATTEMPTS` and `_RETRY_BACKOFF` override the queue and its tuning."""
+    try:
+        backoff = float(os.environ.get(f"{env_prefix}_INBOX_RETRY_BACKOFF") or "0.5")
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{env_prefix}_INBOX_RETRY_BACKOFF: {exc}") from exc
+    return {
+        "SUBSCRIBER": service_name,
+        "QUEUE": os.environ.get(f"{env_prefix}_INBOX_QUEUE") or f"{service_name}.events",
+        "BINDING_KEYS": list(binding_keys),
+        "HANDLERS": handlers,
+        "BATCH_SIZE": env_int(f"{env_prefix}_INBOX_BATCH_SIZE", batch_size),
+        "PREFETCH": env_int(f"{env_prefix}_INBOX_PREFETCH", prefetch),
+        "MAX_ATTEMPTS": env_int(f"{env_prefix}_INBOX_MAX_ATTEMPTS", 5),
+        "RETRY_BACKOFF": backoff,
+    }
+
+
+def subscription_of(inbox: dict[str, Any]) -> dict[str, Any]:
+    """The STRANGLER_SUBSCRIPTIONS entry `setup_broker` declares for an inbox: the same queue
+    and binding keys the consumer reads."""
+    return {
+        "subscriber": inbox["SUBSCRIBER"],
+        "queue": inbox["QUEUE"],
+        "binding_keys": list(inbox["BINDING_KEYS"]),
+    }
+
+
+def peers_from_env(variables: dict[str, str]) -> dict[str, str]:
+    """STRANGLER_SYNC["PEERS"]: {context: base URL of the other side} from {context: variable};
+    contexts whose variable is unset are left out."""
+    return {
+        context: os.environ[name] for context, name in variables.items() if os.environ.get(name)
+    }
+
+
+def logging_from_env(*, debug: bool) -> dict[str, Any]:
+    """LOGGING: JSON lines with correlation ids unless LOG_FORMAT=text (the default while DEBUG
+    is on); LOG_LEVEL sets the level."""
+    return logging_config(
+        json_lines=os.environ.get("LOG_FORMAT", "text" if debug else "json") == "json",
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+    )
 
 
 # --- Celery (docs/howto/run-with-celery.md) -----------------------------------------------------

@@ -1,4 +1,5 @@
-"""Routes of the catalog service: the catalog API at the monolith's paths, schema, probes."""
+"""Routes of the service: the context's API at the monolith's paths, the schema, the kit's
+endpoints (internal sync and cutover APIs, probes, metrics)."""
 
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -7,7 +8,5 @@ urlpatterns = [
     path("api/catalog/", include("extracted.catalog.catalog.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("internal/sync/", include("strangler.sync.urls")),
-    path("internal/cutover/", include("strangler.cutover.urls")),
-    path("", include("strangler.observability.urls")),
+    path("", include("strangler.urls")),
 ]
