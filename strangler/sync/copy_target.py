@@ -65,7 +65,8 @@ def uncovered_columns(spec: AggregateSpec) -> list[str]:
 def start_copy_run(
     spec: AggregateSpec, *, source: str, resume: bool, restart: bool, rate: float | None
 ) -> tuple[CopyRun, bool]:
-    """The run to work on and whether it is resumed: a new one, or the unfinished one."""
+    """The run to work on and whether it is resumed: a new one, or the unfinished one (with
+    --resume, an aggregate whose copy already finished gives its done run, which needs no work)."""
     previous = (
         CopyRun.objects.filter(
             context=spec.context, aggregate=spec.name, status=CopyRun.Status.RUNNING
@@ -75,6 +76,11 @@ def start_copy_run(
     )
     if resume:
         if previous is None:
+            done = CopyRun.objects.filter(
+                context=spec.context, aggregate=spec.name, status=CopyRun.Status.DONE
+            ).first()
+            if done is not None:
+                return done, True  # finished before the crash: the caller skips it
             raise CopyError(f"no unfinished copy of {spec.label} to resume; run without --resume.")
         previous.rate_limit = rate
         previous.save(update_fields=["rate_limit"])

@@ -13,9 +13,16 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from strangler.sync.arguments import aggregates_named, positive_number
 from strangler.sync.conf import AggregateSpec, SyncConfigurationError, sync_settings
-from strangler.sync.copy_phase import ChunkDone, Throttle, run_copy, wait_for_stream
+from strangler.sync.copy_phase import (
+    ChunkDone,
+    CopyResult,
+    Throttle,
+    run_copy,
+    wait_for_stream,
+)
 from strangler.sync.copy_target import CopyError, check_projection, start_copy_run
 from strangler.sync.internal_api import InternalClient, PeerError
+from strangler.sync.models import CopyRun
 from strangler.sync.peers import HttpPeer, LocalPeer
 from strangler.sync.progress import Progress
 from strangler.sync.reconcile import AggregateReport, ReconcileError, reconcile_aggregate
@@ -160,7 +167,7 @@ class Command(BaseCommand):
         throttle: Throttle,
         quiet: bool,
         injected: Callable[[ChunkDone], None] | None,
-    ) -> Any:
+    ) -> CopyResult:
         run, resumed = start_copy_run(
             spec,
             source=source_url,
@@ -168,6 +175,22 @@ class Command(BaseCommand):
             restart=options["restart"],
             rate=options["rows_per_second"],
         )
+        if run.status == CopyRun.Status.DONE:
+            return CopyResult(
+                aggregate=spec.label,
+                run_id=run.pk,
+                rows=0,
+                written=0,
+                skipped=0,
+                rows_total=run.rows_total,
+                chunks=0,
+                last_key=run.last_key,
+                high_water=run.high_water,
+                seconds=0.0,
+                waited_seconds=0.0,
+                resumed=True,
+                finished=True,
+            )
         if not resumed:
             run.rows_total = source.describe(spec).count
             run.save(update_fields=["rows_total"])
