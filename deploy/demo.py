@@ -1,14 +1,15 @@
 """The demo stack's set-up: prepare the databases and broker, and write the gateway's routes.
 
     python deploy/demo.py prepare [--no-backfill]   migrate, seed, declare queues, fill the service
-    python deploy/demo.py route catalog --mode shadow|canary|service|monolith [--percent N]
+    python deploy/demo.py route CONTEXT --mode shadow|canary|service|monolith [--percent N]
 
 `make run` runs `prepare`, then `deploy/stack.py` starts every process of deploy/Procfile
 (deploy/Procfile.celery with STRANGLER_RUN_MODE=celery).
 Everything comes from the environment, as in every process of the stack: SQLite files and the
 embedded broker under var/ (STRANGLER_VAR_DIR) by default; DATABASE_URL, CATALOG_DATABASE_URL,
-STRANGLER_CONTROL_DATABASE_URL and BROKER_URL select PostgreSQL and RabbitMQ. DEMO_GATEWAY_PORT,
-DEMO_MONOLITH_PORT and DEMO_CATALOG_PORT move the three HTTP processes (8000, 8001, 8002).
+INVENTORY_DATABASE_URL, STRANGLER_CONTROL_DATABASE_URL and BROKER_URL select PostgreSQL and
+RabbitMQ. DEMO_GATEWAY_PORT, DEMO_MONOLITH_PORT, DEMO_CATALOG_PORT and DEMO_INVENTORY_PORT move
+the four HTTP processes (8000, 8001, 8002, 8003).
 `prepare` is idempotent: a second run migrates nothing, seeds nothing and does not backfill again.
 """
 
@@ -32,7 +33,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 MONOLITH_SETTINGS = "monolith.config.settings"
-CATALOG_SETTINGS = "extracted.catalog.config.settings"
+# The extracted services: {context: settings module}; each is routed on /api/<context>/.
+SERVICE_SETTINGS = {
+    "catalog": "extracted.catalog.config.settings",
+    "inventory": "extracted.inventory.config.settings",
+}
+ROUTE_MODES_FILE = "demo-route-modes.json"
 ROUTES_FILE = "routes.yaml"
 ANNOUNCE_FILE = "demo-stack.json"
 MODES = ("monolith", "shadow", "canary", "service")
@@ -55,6 +61,7 @@ class DemoPorts:
     gateway: int
     monolith: int
     catalog: int
+    inventory: int = 8003
 
     @classmethod
     def from_env(cls) -> DemoPorts:
@@ -70,6 +77,7 @@ class DemoPorts:
             gateway=port("DEMO_GATEWAY_PORT", 8000),
             monolith=port("DEMO_MONOLITH_PORT", 8001),
             catalog=port("DEMO_CATALOG_PORT", 8002),
+            inventory=port("DEMO_INVENTORY_PORT", 8003),
         )
 
     def url(self, name: str) -> str:
@@ -81,56 +89,87 @@ def var_dir() -> Path:
     return Path(os.environ.get("STRANGLER_VAR_DIR") or ROOT / "var")
 
 
-def routing_table(ports: DemoPorts, mode: str, percent: float = 0.0) -> dict[str, Any]:
-    """The gateway's routing table for the catalog in one migration mode.
+def context_routes(context: str, mode: str, percent: float = 0.0) -> list[dict[str, Any]]:
+    """The gateway's routes of one context (under /api/<context>/) in one migration mode.
 
-    Every catalog route names the context: whatever the mode does with reads, the gateway sends
-    writes to the catalog's current writer (the control database says which), so a cutover
-    needs no route change.
+    Every route names the context: whatever the mode does with reads, the gateway sends writes
+    to the context's current writer (the control database says which), so a cutover needs no
+    route change.
     """
     if mode not in MODES:
         raise DemoError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}.")
-    catalog_routes: list[dict[str, Any]]
+    prefix = f"/api/{context}/"
+    routes: list[dict[str, Any]]
     if mode == "monolith":
-        catalog_routes = [{"name": "catalog", "prefix": "/api/catalog/", "mode": "monolith"}]
+        routes = [{"name": context, "prefix": prefix, "mode": "monolith"}]
     elif mode == "shadow":
-        catalog_routes = [
+        routes = [
             {
-                "name": "catalog-reads",
-                "prefix": "/api/catalog/",
+                "name": f"{context}-reads",
+                "prefix": prefix,
                 "methods": SAFE_METHODS,
                 "mode": "shadow",
-                "service": "catalog",
+                "service": context,
                 "ignore": SHADOW_IGNORE,
             },
-            {"name": "catalog-writes", "prefix": "/api/catalog/", "mode": "monolith"},
+            {"name": f"{context}-writes", "prefix": prefix, "mode": "monolith"},
         ]
     elif mode == "canary":
         if not 0 <= percent <= 100:
             raise DemoError(f"--percent {percent} is outside 0-100.")
-        catalog_routes = [
+        routes = [
             {
-                "name": "catalog-reads",
-                "prefix": "/api/catalog/",
+                "name": f"{context}-reads",
+                "prefix": prefix,
                 "methods": SAFE_METHODS,
                 "mode": "canary",
                 "percent": percent,
-                "service": "catalog",
+                "service": context,
             },
-            {"name": "catalog-writes", "prefix": "/api/catalog/", "mode": "monolith"},
+            {"name": f"{context}-writes", "prefix": prefix, "mode": "monolith"},
         ]
     else:
-        catalog_routes = [
-            {"name": "catalog", "prefix": "/api/catalog/", "mode": "service", "service": "catalog"}
-        ]
-    # `service` names the backend that takes the writes once the catalog service writes them.
-    for entry in catalog_routes:
-        entry.setdefault("service", "catalog")
-        entry["context"] = "catalog"
-    return {
-        "backends": {"monolith": [ports.url("monolith")], "catalog": [ports.url("catalog")]},
-        "routes": catalog_routes,
-    }
+        routes = [{"name": context, "prefix": prefix, "mode": "service", "service": context}]
+    # `service` names the backend that takes the writes once the context's service writes them.
+    for entry in routes:
+        entry.setdefault("service", context)
+        entry["context"] = context
+    return routes
+
+
+def routing_table(
+    ports: DemoPorts,
+    mode: str,
+    percent: float = 0.0,
+    *,
+    context: str = "catalog",
+    others: dict[str, tuple[str, float]] | None = None,
+) -> dict[str, Any]:
+    """The gateway's routing table: `context` in `mode`, every other service's context as
+    `others` says (in the monolith by default)."""
+    modes = {name: (others or {}).get(name, ("monolith", 0.0)) for name in SERVICE_SETTINGS}
+    modes[context] = (mode, percent)
+    backends = {"monolith": [ports.url("monolith")]}
+    backends.update({name: [ports.url(name)] for name in SERVICE_SETTINGS})
+    routes = [r for name, (m, p) in modes.items() for r in context_routes(name, m, p)]
+    return {"backends": backends, "routes": routes}
+
+
+def route_modes() -> dict[str, tuple[str, float]]:
+    """The mode each context was last routed in by `route` ({} before the first)."""
+    try:
+        raw = json.loads((var_dir() / ROUTE_MODES_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {name: (str(mode), float(percent)) for name, (mode, percent) in raw.items()}
+
+
+def modes_header(modes: dict[str, tuple[str, float]]) -> str:
+    labels = [
+        f"{name}: {mode} {percent:g}%" if mode == "canary" else f"{name}: {mode}"
+        for name, (mode, percent) in sorted(modes.items())
+    ]
+    return "; ".join(labels)
 
 
 def write_routes(path: Path, table: dict[str, Any], *, header: str) -> bool:
@@ -159,14 +198,22 @@ def prepared_ports() -> DemoPorts:
 
 def announcement(ports: DemoPorts) -> dict[str, Any]:
     """What stack.py waits for before it prints where to look (and the ports, for `route`)."""
-    gateway, monolith, catalog = (ports.url(n) for n in ("gateway", "monolith", "catalog"))
+    gateway, monolith, catalog, inventory = (
+        ports.url(n) for n in ("gateway", "monolith", "catalog", "inventory")
+    )
     return {
         "ports": dataclasses.asdict(ports),
-        "ready": [f"{monolith}/readyz", f"{catalog}/readyz", f"{gateway}/healthz"],
+        "ready": [
+            f"{monolith}/readyz",
+            f"{catalog}/readyz",
+            f"{inventory}/readyz",
+            f"{gateway}/healthz",
+        ],
         "lines": [
             f"gateway (the front door)  {gateway}/api/catalog/products/",
             f"monolith                  {monolith}/api/catalog/products/",
             f"catalog service           {catalog}/api/catalog/products/",
+            f"inventory service         {inventory}/api/inventory/stock/",
             f"admin                     {monolith}/admin/  (python manage.py createsuperuser)",
             f"API docs                  {monolith}/api/docs/  and  {catalog}/api/docs/",
             "Ctrl-C stops every process.",
@@ -207,15 +254,16 @@ def prepare_side(side: str, backfill: bool) -> None:
 
 
 def backfill_once(run_command: Callable[..., str]) -> None:
-    """Snapshot the catalog into the outbox unless a finished backfill is on record."""
+    """Snapshot each extracted context into the outbox unless a finished backfill is on record."""
     from strangler.sync.models import BackfillRun
 
-    done = BackfillRun.objects.filter(context="catalog", status=BackfillRun.Status.DONE)
-    if done.exists():
-        print("monolith: catalog already backfilled (the service is filled from it)", flush=True)
-        return
-    run_command("backfill", "catalog")
-    print("monolith: catalog backfilled; the relay publishes it when the stack starts", flush=True)
+    for context in SERVICE_SETTINGS:
+        done = BackfillRun.objects.filter(context=context, status=BackfillRun.Status.DONE)
+        if done.exists():
+            print(f"monolith: {context} already backfilled (its service is filled)", flush=True)
+            continue
+        run_command("backfill", context)
+        print(f"monolith: {context} backfilled; the relay publishes it at start", flush=True)
 
 
 # --- the commands -------------------------------------------------------------------------------
@@ -235,7 +283,7 @@ def prepare(args: argparse.Namespace) -> int:
     print(f"demo: databases {redact(database)}; broker {redact(broker)}", flush=True)
     # The two projects cannot share a process (one settings module each): one child per side,
     # one after the other, since the service reads the control database the monolith migrates.
-    for side, settings in (("monolith", MONOLITH_SETTINGS), ("catalog", CATALOG_SETTINGS)):
+    for side, settings in (("monolith", MONOLITH_SETTINGS), *SERVICE_SETTINGS.items()):
         command = [sys.executable, __file__, "prepare-side", side]
         if not args.backfill:
             command.append("--no-backfill")
@@ -247,7 +295,7 @@ def prepare(args: argparse.Namespace) -> int:
         write_routes(
             routes,
             routing_table(ports, "monolith"),
-            header="catalog: monolith (written by deploy/demo.py; change with `demo.py route`)",
+            header="every context: monolith (written by deploy/demo.py; change with `route`)",
         )
         print(f"demo: wrote the gateway's routing table {routes}", flush=True)
     (folder / ANNOUNCE_FILE).write_text(json.dumps(announcement(ports), indent=2))
@@ -256,20 +304,23 @@ def prepare(args: argparse.Namespace) -> int:
 
 
 def route(args: argparse.Namespace) -> int:
-    if args.context != "catalog":
-        raise DemoError(f"the demo routes only the catalog context, not {args.context!r}.")
+    if args.context not in SERVICE_SETTINGS:
+        known = ", ".join(SERVICE_SETTINGS)
+        raise DemoError(f"the demo routes {known}, not {args.context!r}.")
     if args.mode == "canary" and args.percent is None:
         raise DemoError("--mode canary needs --percent (0-100).")
     ports = prepared_ports()
     percent = args.percent or 0.0
-    table = routing_table(ports, args.mode, percent)
+    modes = {**route_modes(), args.context: (args.mode, percent)}
+    table = routing_table(ports, args.mode, percent, context=args.context, others=modes)
     path = var_dir() / ROUTES_FILE
     label = f"{args.mode} {percent:g}%" if args.mode == "canary" else args.mode
     metrics_url = f"{ports.url('gateway')}/metrics"
     reloads_before = gateway_reloads(metrics_url)
-    header = f"catalog: {label} (written by deploy/demo.py route)"
+    header = f"{modes_header(modes)} (written by deploy/demo.py route)"
     changed = write_routes(path, table, header=header)
-    print(f"catalog routed: {label}", flush=True)
+    (var_dir() / ROUTE_MODES_FILE).write_text(json.dumps(modes))
+    print(f"{args.context} routed: {label}", flush=True)
     for entry in table["routes"]:
         methods = ",".join(entry.get("methods", [])) or "any method"
         target = entry["mode"]
@@ -333,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     side.add_argument("side", choices=["monolith", "catalog"])
     side.add_argument("--no-backfill", dest="backfill", action="store_false")
     routing = commands.add_parser("route", help="route a context's traffic at the gateway")
-    routing.add_argument("context", help="the context to route (the demo has: catalog)")
+    routing.add_argument("context", help="the context to route: catalog or inventory")
     routing.add_argument("--mode", required=True, choices=MODES)
     routing.add_argument("--percent", type=float, help="canary: share of clients (0-100)")
     args = parser.parse_args(argv)

@@ -38,10 +38,13 @@ SECRETS = {
 MANAGE = {
     "manage.py": ROOT / "manage.py",
     "extracted/catalog/manage.py": ROOT / "extracted" / "catalog" / "manage.py",
+    "extracted/inventory/manage.py": ROOT / "extracted" / "inventory" / "manage.py",
 }
 WORKER_PROCESSES = {"monolith-relay", "catalog-relay", "catalog-consumer", "monolith-consumer"}
 WEB_PROCESSES = {"monolith", "catalog", "gateway"}
 DATABASES = {"monolith-db", "catalog-db", "control-db"}
+# The demo (deploy/Procfile) also runs the generated inventory service; compose does not yet.
+DEMO_ONLY_PROCESSES = {"inventory", "inventory-consumer", "inventory-relay"}
 
 
 def load_script(name: str) -> ModuleType:
@@ -260,7 +263,7 @@ def test_procfile_processes_run_real_commands(project_commands: dict[str, set[st
     stack = load_script("stack")
     entries = stack.parse_procfile(DEPLOY / "Procfile")
     names = {entry.name for entry in entries}
-    assert names == WEB_PROCESSES | WORKER_PROCESSES
+    assert names == WEB_PROCESSES | WORKER_PROCESSES | DEMO_ONLY_PROCESSES
     for entry in entries:
         argv, _ = stack.command_line(entry, {"PYTHON": "python"})
         check_step(argv, project_commands)
@@ -280,16 +283,24 @@ def test_procfile_variables_expand_with_defaults_and_assignments() -> None:
         stack.command_line(stack.Entry("x", "run ${MISSING}"), {})
 
 
+@pytest.mark.parametrize("context", ["catalog", "inventory"])
 @pytest.mark.parametrize("mode", ["monolith", "shadow", "canary", "service"])
-def test_demo_routing_tables_are_accepted_by_the_gateway(mode: str) -> None:
+def test_demo_routing_tables_are_accepted_by_the_gateway(mode: str, context: str) -> None:
     demo = load_script("demo")
-    ports = demo.DemoPorts(gateway=8000, monolith=8001, catalog=8002)
-    table = parse_routing_table(demo.routing_table(ports, mode, 25.0), source=mode)
-    assert table.routes[0].mode == mode
-    assert table.routes[-1].matches("POST", "/api/catalog/products/")
+    ports = demo.DemoPorts(gateway=8000, monolith=8001, catalog=8002, inventory=8003)
+    others = {"catalog": ("canary", 10.0)} if context == "inventory" else {}
+    raw = demo.routing_table(ports, mode, 25.0, context=context, others=others)
+    table = parse_routing_table(raw, source=mode)
+    own = [r for r in table.routes if r.prefix == f"/api/{context}/"]
+    assert own[0].mode == mode
+    assert own[-1].matches("POST", f"/api/{context}/x/")
     writes_to = "service" if mode == "service" else "monolith"
-    assert table.routes[-1].mode == writes_to, "writes follow the writer, never shadowed"
-    assert table.backends["catalog"].urls == ("http://127.0.0.1:8002",)
+    assert own[-1].mode == writes_to, "writes follow the writer, never shadowed"
+    assert table.backends[context].urls == (
+        f"http://127.0.0.1:{8002 if context == 'catalog' else 8003}",
+    )
+    if context == "inventory":
+        assert next(r.mode for r in table.routes if r.prefix == "/api/catalog/") == "canary"
 
 
 # --- Celery mode: deploy/compose.celery.yaml over the base file, deploy/Procfile.celery ----------
@@ -298,10 +309,12 @@ CELERY_OVERRIDE = DEPLOY / "compose.celery.yaml"
 CELERY_APPS = {  # each side's Celery app, and the settings it configures itself from
     "monolith.config.celery:app": ROOT / "monolith" / "config" / "settings.py",
     "extracted.catalog.config.celery:app": ROOT / "extracted/catalog/config/settings.py",
+    "extracted.inventory.config.celery:app": ROOT / "extracted/inventory/config/settings.py",
 }
 SIDE_APPS = {
     "monolith": "monolith.config.celery:app",
     "catalog": "extracted.catalog.config.celery:app",
+    "inventory": "extracted.inventory.config.celery:app",
 }
 
 
@@ -402,12 +415,14 @@ def test_celery_procfile_runs_beat_and_a_worker_per_side(
     entries = stack.parse_procfile(DEPLOY / "Procfile.celery")
     names = {entry.name for entry in entries}
     celery_names = {
-        f"{side}-{role}" for side in ("monolith", "catalog") for role in ("worker", "beat")
+        f"{side}-{role}"
+        for side in ("monolith", "catalog", "inventory")
+        for role in ("worker", "beat")
     }
-    assert names == WEB_PROCESSES | celery_names
+    assert names == WEB_PROCESSES | {"inventory"} | celery_names
     for entry in entries:
         argv, env = stack.command_line(entry, {"PYTHON": "python"})
-        if entry.name in WEB_PROCESSES:
+        if entry.name in WEB_PROCESSES | {"inventory"}:
             check_step(argv, project_commands)
             continue
         app, command = check_celery_step(argv)
