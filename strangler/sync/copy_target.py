@@ -168,20 +168,32 @@ def _merge_postgres(spec: AggregateSpec, chunk: CopyChunk, using: str) -> MergeR
         cursor.execute(f"TRUNCATE {stage}")  # a caller's open transaction may have used it
         with cursor.copy(f"COPY {stage} FROM STDIN") as copy:
             copy.write(chunk.data)
-        # Older than (or as old as) what the projection already applied: not written.
+        first_key = int(chunk.data[: chunk.data.index("\t")]) if chunk.rows else 0
         cursor.execute(
-            f"DELETE FROM {stage} AS s USING {versions} AS v WHERE v.projection = %s "
-            f"AND v.aggregate_id = s.{key}::text AND v.version >= s.copy_version",
-            [spec.projection],
+            f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {key} BETWEEN %s AND %s) "
+            f"OR EXISTS (SELECT 1 FROM {versions} WHERE projection = %s)",
+            [first_key, chunk.last_key or first_key, spec.projection],
         )
-        skipped = cursor.rowcount
-        updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns)
-        conflict = f"DO UPDATE SET {updates}" if columns else "DO NOTHING"
-        cursor.execute(
-            f"INSERT INTO {table} ({listed}) SELECT {listed} FROM {stage} "
-            f"ON CONFLICT ({key}) {conflict}"
-        )
-        written = cursor.rowcount
+        if not cursor.fetchone()[0]:
+            # No row here in the chunk's key range and no version applied yet (the lock keeps
+            # it so): every copied row is new, a plain insert does.
+            cursor.execute(f"INSERT INTO {table} ({listed}) SELECT {listed} FROM {stage}")
+            written, skipped = cursor.rowcount, 0
+        else:
+            # Older than (or as old as) what the projection already applied: not written.
+            cursor.execute(
+                f"DELETE FROM {stage} AS s USING {versions} AS v WHERE v.projection = %s "
+                f"AND v.aggregate_id = s.{key}::text AND v.version >= s.copy_version",
+                [spec.projection],
+            )
+            skipped = cursor.rowcount
+            updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns)
+            conflict = f"DO UPDATE SET {updates}" if columns else "DO NOTHING"
+            cursor.execute(
+                f"INSERT INTO {table} ({listed}) SELECT {listed} FROM {stage} "
+                f"ON CONFLICT ({key}) {conflict}"
+            )
+            written = cursor.rowcount
         cursor.execute(
             f"INSERT INTO {versions} (projection, aggregate_id, version, deleted, updated_at) "
             f"SELECT %s, {key}::text, copy_version, false, now() FROM {stage} "
