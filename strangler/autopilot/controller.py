@@ -146,10 +146,14 @@ class Controller:
                 steps += 1
                 time.sleep(max(0.0, self.conf.interval - (time.monotonic() - began)))
         finally:
-            run = active_run(self.context)
-            if run is not None and not self.dry_run:
-                lease_release(run, owner=self.owner)
+            self.release()
         return outcome
+
+    def release(self) -> None:
+        """Give up the lease of the context's active run (a `step` from a scheduler ends)."""
+        run = active_run(self.context)
+        if run is not None and not self.dry_run:
+            lease_release(run, owner=self.owner)
 
     def step(self) -> StepOutcome:
         """One evaluation of the run's current phase, and the decision it leads to."""

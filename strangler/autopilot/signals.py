@@ -9,6 +9,7 @@ shared source of these figures lands, each function here switches to it alone.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,11 @@ from strangler.sync.conf import sync_settings
 from strangler.sync.reconcile import reconcile_aggregate, reconcile_result_record
 
 logger = logging.getLogger(__name__)
+
+# A probe that differs is asked again this many times, this many seconds apart, before the
+# difference is recorded (a write in flight between the two stores is not a wrong answer).
+PROBE_CONFIRMATIONS = 2
+PROBE_CONFIRM_DELAY = 0.5
 
 
 class SignalUnavailable(RuntimeError):
@@ -84,7 +90,7 @@ def reconcile(context: str, *, record: bool = True) -> list[dict[str, Any]]:
             )
             if record:
                 reconcile_result_record(spec, report, source=source.name, target=target.name)
-            reports.append(report.as_dict())
+            reports.append({**report.as_dict(), "drift": report.drift})
     finally:
         for closing in (source, target, source_side, target_side):
             closing.close()
@@ -172,44 +178,51 @@ def probe_answers(route_name: str, paths: Sequence[str], *, timeout: float) -> P
         if route.compare_headers is not None
         else gateway.shadow_compare_headers
     )
+
+    def ask(client: httpx.Client, path: str) -> ShadowResult:
+        answers = []
+        error = ""
+        for base in (monolith, service):
+            try:
+                response = client.get(f"{base}{path}", headers={"X-Strangler-Shadow": "1"})
+                answers.append(
+                    CapturedResponse(
+                        response.status_code,
+                        {k.lower(): v for k, v in response.headers.items()},
+                        response.content,
+                    )
+                )
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+        if not answers:
+            raise SignalUnavailable(f"the monolith does not answer {path}: {error}")
+        if error or len(answers) != 2:
+            return ShadowResult(route.name, "GET", path, False, answers[0].status, None, [], error)
+        comparison = compare_responses(
+            answers[0], answers[1], ignore=list(route.ignore), headers=tuple(headers)
+        )
+        return ShadowResult(
+            route.name,
+            "GET",
+            path,
+            comparison.matched,
+            answers[0].status,
+            answers[1].status,
+            comparison.differences,
+        )
+
     results = []
     with httpx.Client(timeout=timeout) as client:
         for path in paths:
-            answers = []
-            error = ""
-            for base in (monolith, service):
-                try:
-                    response = client.get(f"{base}{path}", headers={"X-Strangler-Shadow": "1"})
-                    answers.append(
-                        CapturedResponse(
-                            response.status_code,
-                            {k.lower(): v for k, v in response.headers.items()},
-                            response.content,
-                        )
-                    )
-                except httpx.HTTPError as exc:
-                    error = f"{type(exc).__name__}: {exc}"
-            if error or len(answers) != 2:
-                if not answers:
-                    raise SignalUnavailable(f"the monolith does not answer {path}: {error}")
-                results.append(
-                    ShadowResult(route.name, "GET", path, False, answers[0].status, None, [], error)
-                )
-                continue
-            comparison = compare_responses(
-                answers[0], answers[1], ignore=list(route.ignore), headers=tuple(headers)
-            )
-            results.append(
-                ShadowResult(
-                    route.name,
-                    "GET",
-                    path,
-                    comparison.matched,
-                    answers[0].status,
-                    answers[1].status,
-                    comparison.differences,
-                )
-            )
+            result = ask(client, path)
+            # The service applies the monolith's writes a moment later: a difference that is a
+            # write in flight is gone when asked again; only one that stays is recorded.
+            for _ in range(PROBE_CONFIRMATIONS):
+                if result.matched:
+                    break
+                time.sleep(PROBE_CONFIRM_DELAY)
+                result = ask(client, path)
+            results.append(result)
     shadow_results_record(results=results)
     return ProbeOutcome(len(results), sum(1 for r in results if not r.matched))
 

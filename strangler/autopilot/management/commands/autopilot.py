@@ -103,7 +103,9 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
 
     def _drive(self, action: str, options: dict[str, Any]) -> None:
-        controller = Controller(options["context"], dry_run=options["dry_run"], echo=self._echo)
+        # With --json the progress lines go to stderr, so stdout holds the JSON alone.
+        echo = self._echo_stderr if options["json"] else self._echo
+        controller = Controller(options["context"], dry_run=options["dry_run"], echo=echo)
         if action == "step" or options["dry_run"]:
             outcome = controller.step()
         else:
@@ -111,7 +113,7 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(outcome.to_dict(), indent=2, default=str))
         if options["dry_run"]:
-            self._echo("dry run: nothing was changed.")
+            echo("dry run: nothing was changed.")
 
     def _status(self, options: dict[str, Any]) -> None:
         from strangler.ownership.conf import ownership_settings
@@ -124,6 +126,10 @@ class Command(BaseCommand):
         for context, status in found.items():
             self.stdout.write(f"{context}:")
             self.stdout.write("\n".join(render_autopilot(status, decisions=10)))
+
+    def _echo_stderr(self, line: str) -> None:
+        self.stderr.write(line)
+        self.stderr.flush()
 
     def _echo(self, line: str) -> None:
         self.stdout.write(line)
