@@ -24,18 +24,19 @@ TARGETS: list[tuple[tuple[str, str], str, Callable[[float], bool]]] = [
     (("gateway", "added_p50_ms"), "gateway added p50 ≤ 1 ms", lambda v: v <= 1),
     (("gateway", "shadow_cost"), "shadow costs ≤ 10% of throughput", lambda v: v <= 0.1),
     (("replay", "over_copy"), "replay ≥ 0.5x COPY", lambda v: v >= 0.5),
-    (("reconcile", "seconds_1m_equal"), "reconcile 1,000,000 equal rows ≤ 10 s", lambda v: v <= 10),
+    (("copy_fill", "over_copy"), "bulk fill (copy phase) ≥ 0.5x COPY", lambda v: v >= 0.5),
+    (("reconcile", "seconds_equal"), "reconcile 10,000,000 equal rows ≤ 20 s", lambda v: v <= 20),
     (
         ("reconcile", "rows_read_fraction_10_drift"),
-        "10 drifted rows: reads < 1% of rows",
-        lambda v: v < 0.01,
+        "10 drifted rows: fetches < 0.01% of rows",
+        lambda v: v < 0.0001,
     ),
 ]
 
 
 def load_results(folder: Path) -> dict[str, dict[str, Any]]:
     results = {}
-    for name in ("sync", "gateway", "replay", "reconcile", "summary"):
+    for name in ("sync", "gateway", "replay", "reconcile", "copy_fill", "summary"):
         path = folder / f"{name}.json"
         if path.exists():
             results[name] = json.loads(path.read_text())
@@ -133,11 +134,30 @@ def chart_reconcile(result: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def chart_copy_fill(result: dict[str, Any], path: Path) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    names = ["copy_context", "COPY from Python", "database-to-database COPY"]
+    values = [
+        result["copy_phase"]["rows_per_second"],
+        result["copy"]["rows_per_second"],
+        result["pass_through"]["rows_per_second"],
+    ]
+    ax.bar(names, values, color=["#2b7bba", "#888888", "#888888"])
+    ax.set_ylabel("rows/s")
+    ax.set_title(f"Filling an empty projection: {result['rows']:,} products")
+    ax.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 CHARTS = {
     "sync": chart_sync,
     "gateway": chart_gateway,
     "replay": chart_replay,
     "reconcile": chart_reconcile,
+    "copy_fill": chart_copy_fill,
 }
 
 
@@ -178,6 +198,7 @@ def render(folder: Path = RESULTS_DIR, docs: Path = DOCS, images: Path = IMAGES)
         ("gateway", "Gateway"),
         ("replay", "Backfill and replay into an empty projection"),
         ("reconcile", "Reconcile"),
+        ("copy_fill", "Copy phase: bulk fill of an empty projection"),
     ):
         result = results.get(name)
         lines += [f"## {heading}", ""]
@@ -226,8 +247,9 @@ LIMITS = """### What stands between the kit and the unmet targets
   endpoint on the same two cores as the monolith, so the client loses the service's share of
   the CPU; the gateway's own cost of shadowing is the proxy CPU column (shadow minus monolith).
 - **Replay vs COPY.** Replay goes the production path (relay, broker, inbox with dedupe and
-  version checks, one transaction per batch); COPY writes rows with none of that. Reaching half
-  of COPY needs a bulk path that loads an empty projection server-side, not through the broker."""
+  version checks, one transaction per batch); COPY writes rows with none of that. Filling an
+  empty projection is the copy phase's job (`copy_context`, ADR 0010), measured apart below;
+  replay and backfill are for re-delivering events, not for the first fill."""
 
 
 METHOD = """## How each number is made
@@ -261,8 +283,15 @@ METHOD = """## How each number is made
   projection is emptied and `replay_events --to catalog-service` sends the stored events again.
   Rates run from the command's start to the service's last commit. The limit is PostgreSQL COPY
   of the same rows into an empty copy of the service's product table.
-- **Reconcile.** bench/reconcile.py: 1,000,000 products on each side, `manage.py reconcile`
-  against the other side's `/internal/sync/`; then 10 rows drift (3 deleted, 4 changed, 3 added)."""
+- **Reconcile.** bench/reconcile.py: 10,000,000 products on each side, `manage.py reconcile`
+  against the other side's `/internal/sync/`; then 10 rows drift (3 deleted, 4 changed, 3 added).
+- **Copy phase.** bench/copy_fill.py: 1,000,000 products in the monolith (no events); the
+  monolith's runserver serves `/internal/sync/`; `extracted/catalog/manage.py copy_context
+  catalog.product` fills the service's empty projection (rows/s of the copy itself; the
+  reconcile that ends it is shown apart). Limits in the same run: COPY of the same rows from
+  Python into an empty copy of the service's product table, and a database-to-database COPY
+  piping `COPY TO STDOUT` into `COPY FROM STDIN`. The event path (`backfill`) is the replay
+  benchmark's backfill row."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

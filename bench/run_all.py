@@ -48,11 +48,12 @@ STEPS = (
     Step(
         "reconcile",
         "bench.reconcile",
-        ("--rows", "1000000", "--backfill-rows", "20000"),
+        ("--rows", "10000000", "--backfill-rows", "20000"),
         ("--rows", "2000", "--backfill-rows", "100"),
         0.2,
         takes_budget=False,
     ),
+    Step("copy_fill", "bench.copy_fill", ("--rows", "1000000"), ("--rows", "2000"), 0.15),
 )
 
 
@@ -89,6 +90,7 @@ def summarize(results_dir: Path, errors: dict[str, str], started: str) -> dict[s
     reconcile = _read(results_dir, "reconcile")
     equal = reconcile.get("reconcile_equal", {})
     drift = reconcile.get("reconcile_drift", {})
+    copy_fill = _read(results_dir, "copy_fill")
     return {
         "sync": {
             "kit_over_limit": sync.get("kit_over_limit"),
@@ -108,8 +110,14 @@ def summarize(results_dir: Path, errors: dict[str, str], started: str) -> dict[s
             "over_copy": replay.get("over_copy"),
             "backfill_over_copy": replay.get("backfill_over_copy"),
         },
+        "copy_fill": {
+            "rows": copy_fill.get("rows"),
+            "over_copy": copy_fill.get("summary", {}).get("over_copy"),
+            "over_pass_through": copy_fill.get("summary", {}).get("over_pass_through"),
+            "rows_per_second": copy_fill.get("copy_phase", {}).get("rows_per_second"),
+        },
         "reconcile": {
-            "seconds_1m_equal": equal.get("seconds"),
+            "seconds_equal": equal.get("seconds"),
             "rows": reconcile.get("rows"),
             "rows_read_fraction_10_drift": drift.get("fetched_fraction"),
             "seconds_10_drift": drift.get("seconds"),

@@ -96,5 +96,17 @@ def test_reconcile_benchmark_finds_the_ten_drifted_rows(
 ) -> None:
     out = run_quick("reconcile", tmp_path, postgres_url, rabbitmq_url)
     assert out["result"]["reconcile_equal"]["equal"] is True
-    assert out["summary"]["reconcile"]["seconds_1m_equal"] > 0
+    assert out["summary"]["reconcile"]["seconds_equal"] > 0
     assert 0 < out["summary"]["reconcile"]["rows_read_fraction_10_drift"] <= 1
+
+
+def test_copy_fill_benchmark_fills_the_projection_and_compares_with_copy(
+    tmp_path: Path, postgres_url: str, rabbitmq_url: str
+) -> None:
+    out = run_quick("copy_fill", tmp_path, postgres_url, rabbitmq_url)
+    result = out["result"]
+    phase = result["copy_phase"]
+    assert phase["rows"] == phase["written"] == result["rows"] == 2000
+    assert phase["finished"] is True
+    assert result["copy"]["rows_per_second"] > 0 and result["pass_through"]["rows_per_second"] > 0
+    assert out["summary"]["copy_fill"]["over_copy"] > 0
