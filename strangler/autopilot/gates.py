@@ -279,10 +279,11 @@ class TargetWindow:
         return self.buckets[-1][0]
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: the +Inf bucket's bound is written as the text "+Inf"."""
         return {
             "requests": self.requests,
             "errors": self.errors,
-            "buckets": [list(b) for b in self.buckets],
+            "buckets": [[_bound_text(bound), count] for bound, count in self.buckets],
         }
 
     @classmethod
@@ -401,8 +402,8 @@ def latency_gate(
     service_p = service.quantile(quantile)
     monolith_p = monolith.quantile(quantile)
     figures = {
-        "service_p99": service_p,
-        "monolith_p99": monolith_p,
+        "service_p99": _bound_text(service_p),
+        "monolith_p99": _bound_text(monolith_p),
         "service_requests": service.requests,
         "monolith_requests": monolith.requests,
     }
@@ -479,6 +480,11 @@ def dead_letters_gate(
             [f"{new} events dead-lettered by the reader since the phase began"],
         )
     return GateResult("dead_letters", HELD, figures, thresholds)
+
+
+def _bound_text(value: float | None) -> float | str | None:
+    """A histogram bound for JSON: +Inf has no JSON number."""
+    return "+Inf" if value is not None and math.isinf(value) else value
 
 
 def _round(value: float | None) -> float | None:

@@ -177,3 +177,14 @@ def test_the_overall_verdict_and_a_skipped_gate() -> None:
     skipped = g.skip(waiting, "the operator watched it")
     assert skipped.held and skipped.to_dict()["skipped"] == "the operator watched it"
     assert g.overall([skipped]) == g.HELD
+
+
+def test_a_window_is_stored_as_strict_json_and_read_back() -> None:
+    import json
+
+    window = g.parse_gateway_metrics(METRICS)["catalog-reads"]["catalog"]
+    text = json.dumps(window.to_dict(), allow_nan=False)
+    assert g.TargetWindow.from_dict(json.loads(text)) == window
+    slow = g.TargetWindow(30, 0, ((0.01, 0.0), (float("inf"), 30.0)))
+    figures = g.latency_gate(service=slow, monolith=slow, margin=0.1, min_requests=1).figures
+    assert json.dumps(figures, allow_nan=False) and figures["service_p99"] == "+Inf"
