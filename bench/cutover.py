@@ -1,9 +1,10 @@
 """Cutover of the catalog with 100,000 products: how long the command takes, how long writes freeze.
 
 Real processes (monolith and catalog service: web server, relay and consumer each) on PostgreSQL
-and RabbitMQ. The monolith's catalog is filled by COPY, `backfill catalog` streams it to the
-service, then `cutover catalog --to service` runs while a client keeps writing (retrying on 503,
-following the writer on 409), and `cutover catalog --to monolith` rolls it back.
+and RabbitMQ. The monolith's catalog is filled by COPY, the service fills itself from it with
+the copy phase (`copy_context catalog`), then `cutover catalog --to service` runs while a client
+keeps writing (retrying on 503, following the writer on 409), and `cutover catalog --to monolith`
+rolls it back.
 
     python -m bench.cutover [--products 100000] [--budget 900]
 
@@ -87,18 +88,20 @@ def run(products: int, budget: Budget) -> dict[str, Any]:
                 f"copied {products:,} products into the monolith in {copy_seconds:.1f}s", flush=True
             )
             started = time.monotonic()
-            done = stack.manage("monolith", "backfill", "catalog", timeout=budget.remaining())
+            done = stack.manage(
+                "catalog-service", "copy_context", "catalog", "--json", timeout=budget.remaining()
+            )
             if done.returncode != 0:
-                raise BenchError(f"backfill failed:\n{done.stdout}\n{done.stderr}")
+                raise BenchError(f"copy_context failed:\n{done.stdout}\n{done.stderr}")
             wait_until(
                 lambda: stack.service_db.scalar("SELECT count(*) FROM catalog_product") >= products,
                 timeout=budget.bounded(600),
                 interval=1.0,
-                what="the service to apply the backfill",
+                what="the service to hold the copied products",
             )
             stack.wait_stores_equal(timeout=budget.bounded(300))
             sync_seconds = time.monotonic() - started
-            print(f"backfilled and synced in {sync_seconds:.1f}s", flush=True)
+            print(f"copied and synced in {sync_seconds:.1f}s", flush=True)
 
             results = {}
             for to, run_on in (("service", "monolith"), ("monolith", "catalog-service")):
