@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import re
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,19 +24,14 @@ from strangler.gateway.compare import CapturedResponse
 from strangler.gateway.conf import GatewaySettings
 from strangler.gateway.headers import (
     CORRELATION_HEADER,
-    FORWARDING,
-    HOP_BY_HOP,
-    TRACEPARENT,
     TrustedProxies,
-    correlation_id,
     host_allowed,
-    next_traceparent,
-    resolve_forwarding,
     strip_hop_by_hop,
 )
+from strangler.gateway.inspection import GatewayRefusal, ProxiedRequest, inspect_request
 from strangler.gateway.metrics import GatewayMetrics
 from strangler.gateway.ownership import OwnershipReader, OwnershipWatcher
-from strangler.gateway.registry import Instance, Registry, counts_as_failure
+from strangler.gateway.registry import Instance, Lease, Registry, counts_as_failure
 from strangler.gateway.routing import (
     DENY,
     DENY_UNMATCHED,
@@ -60,44 +54,6 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
-
-_JSON = [(b"content-type", b"application/json")]
-_OWS = b" \t"
-_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 5.6.2
-# Request headers the gateway sets itself; copying the client's would defeat the point.
-# Expect is answered by the ASGI server; the backend gets the body straight away.
-_REPLACED = (
-    HOP_BY_HOP
-    | FORWARDING
-    | {
-        b"host",
-        b"content-length",
-        b"expect",
-        CORRELATION_HEADER,
-        TRACEPARENT,
-    }
-)
-
-
-class GatewayRefusal(Exception):
-    """The gateway answers the client itself with this status (400, 404, 408, 413, 421, 501,
-    502, 503, 504); `close` ends the connection (a request body may be left unread)."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        retry_after: int | None = None,
-        close: bool = False,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.retry_after = retry_after
-        self.close = close
 
 
 class ClientDisconnected(Exception):
@@ -302,7 +258,12 @@ class GatewayApp:
             return
         route_name, target, status = "none", "gateway", 500
         try:
-            request = self._inspect(scope)
+            request = inspect_request(
+                scope,
+                max_body_bytes=self.settings.max_body_bytes,
+                host_allowed=self._host_allowed,
+                trusted=self.trusted,
+            )
             route = self.table.match(request.method, path)  # type: ignore[union-attr]
             route_name = route.name
             target, status = await self._route(route, request, scope, receive, send)
@@ -338,66 +299,7 @@ class GatewayApp:
             )
         observer.observe(elapsed)
 
-    def _inspect(self, scope: Scope) -> _Request:
-        """Validate the request and build the headers the backend will see."""
-        method: str = scope["method"]
-        host: bytes | None = None
-        codings: list[bytes] = []
-        content_length: int | None = None
-        chunked = False
-        incoming_for = incoming_proto = incoming_host = None
-        incoming_correlation = incoming_trace = None
-        cookie = b""
-        has_connection = False
-        outbound: Headers = []
-        for name, value in scope["headers"]:
-            if name not in _REPLACED:
-                outbound.append((name, value))
-                if name == b"cookie":
-                    cookie = value
-                continue
-            if name == b"host":
-                if host is not None:  # RFC 9112 3.2: more than one Host is a 400
-                    raise GatewayRefusal(400, "bad_request", "More than one Host.", close=True)
-                host = value
-            elif name == b"content-length":
-                if not value.isdigit() or (
-                    content_length is not None and int(value) != content_length
-                ):
-                    raise GatewayRefusal(400, "bad_request", "Invalid Content-Length.", close=True)
-                content_length = int(value)
-            elif name == b"transfer-encoding":
-                codings += [c.strip(_OWS).lower() for c in value.split(b",")]
-                chunked = True
-            elif name == b"x-forwarded-for":
-                incoming_for = (
-                    value.decode("latin-1")
-                    if incoming_for is None
-                    else f"{incoming_for},{value.decode('latin-1')}"
-                )
-            elif name == b"x-forwarded-proto":
-                incoming_proto = value.decode("latin-1")
-            elif name == b"x-forwarded-host":
-                incoming_host = value.decode("latin-1")
-            elif name == CORRELATION_HEADER:
-                incoming_correlation = value
-            elif name == TRACEPARENT:
-                incoming_trace = value
-            elif name == b"connection":
-                has_connection = True
-                outbound.append((name, value))  # removed below with the names it lists
-        if chunked:
-            _check_codings(codings)
-        if chunked and content_length is not None:
-            # RFC 9112 6.1: both at once is how request smuggling starts; refuse it outright.
-            raise GatewayRefusal(
-                400, "bad_request", "Transfer-Encoding with Content-Length.", close=True
-            )
-        if content_length is not None and content_length > self.settings.max_body_bytes:
-            raise GatewayRefusal(
-                413, "too_large", f"Body over {self.settings.max_body_bytes} bytes.", close=True
-            )
-        host = host or b""
+    def _host_allowed(self, host: bytes) -> bool:
         allowed = self._hosts.get(host)
         if allowed is None:
             allowed = (
@@ -405,51 +307,10 @@ class GatewayApp:
             )
             if len(self._hosts) < 1024:
                 self._hosts[host] = allowed
-        if not allowed:
-            raise GatewayRefusal(
-                421,
-                "unknown_host",
-                "This gateway does not serve that host.",
-                close=chunked or bool(content_length),
-            )
-        if has_connection:
-            outbound = strip_hop_by_hop(outbound)
-        client = scope.get("client")
-        peer = client[0] if client else "unknown"
-        host_text = host.decode("latin-1")
-        forwarding = resolve_forwarding(
-            peer=peer,
-            scheme=scope.get("scheme", "http"),
-            host=host_text,
-            incoming_for=incoming_for,
-            incoming_proto=incoming_proto,
-            incoming_host=incoming_host,
-            trusted=self.trusted,
-        )
-        cid = correlation_id(incoming_correlation)
-        outbound += [
-            (b"x-forwarded-for", forwarding.forwarded_for.encode("latin-1")),
-            (b"x-forwarded-proto", forwarding.proto.encode("latin-1")),
-            (b"x-forwarded-host", forwarding.host.encode("latin-1")),
-            (CORRELATION_HEADER, cid),
-            (TRACEPARENT, next_traceparent(incoming_trace)),
-        ]
-        raw_path = scope.get("raw_path") or path_bytes(scope["path"])
-        query = scope.get("query_string") or b""
-        return _Request(
-            method=method,
-            target=raw_path + b"?" + query if query else raw_path,
-            host=host,
-            headers=outbound,
-            content_length=content_length,
-            has_body=chunked or bool(content_length),
-            client=forwarding.client,
-            cookie=cookie,
-            correlation_id=cid,
-        )
+        return allowed
 
     async def _route(
-        self, route: Route, request: _Request, scope: Scope, receive: Receive, send: Send
+        self, route: Route, request: ProxiedRequest, scope: Scope, receive: Receive, send: Send
     ) -> tuple[str, int]:
         if route.mode == DENY:
             code = "forbidden" if route.status == 403 else "not_found"
@@ -487,7 +348,7 @@ class GatewayApp:
             return MONOLITH, await self._proxy(MONOLITH, request, receive, send)
         return MONOLITH, await self._proxy(MONOLITH, request, receive, send, shadow=route)
 
-    def _client_key(self, route: Route, request: _Request, scope: Scope) -> str:
+    def _client_key(self, route: Route, request: ProxiedRequest, scope: Scope) -> str:
         key = route.client_key or self._default_client_key
         if key.kind == "header":
             wanted = key.name.encode("latin-1")
@@ -501,7 +362,7 @@ class GatewayApp:
                     return value
         return request.client
 
-    async def _read_body(self, request: _Request, receive: Receive) -> tuple[bytes, bool]:
+    async def _read_body(self, request: ProxiedRequest, receive: Receive) -> tuple[bytes, bool]:
         """Read up to BUFFER_BODY_BYTES of the body: (bytes read, whether that is all of it)."""
         if not request.has_body:
             return b"", True
@@ -559,14 +420,14 @@ class GatewayApp:
                 408, "body_timeout", "The request body stopped arriving.", close=True
             ) from None
 
-    def _upstream_headers(self, request: _Request, instance_host: bytes) -> Headers:
+    def _upstream_headers(self, request: ProxiedRequest, instance_host: bytes) -> Headers:
         host = request.host if self.settings.preserve_host and request.host else instance_host
         return [(b"host", host), *request.headers]
 
     async def _proxy(
         self,
         backend: str,
-        request: _Request,
+        request: ProxiedRequest,
         receive: Receive,
         send: Send,
         *,
@@ -576,50 +437,50 @@ class GatewayApp:
         payload: bytes | AsyncIterator[bytes] = (
             body if complete else self._stream_rest(body, receive)
         )
-        instance, response = await self._exchange(backend, request, payload)
+        lease, response = await self._exchange(backend, request, payload)
         return await self._relay(
-            instance, response, request, send, shadow=shadow, body=body if complete else None
+            lease, response, request, send, shadow=shadow, body=body if complete else None
         )
 
     async def _canary_with_fallback(
-        self, route: Route, request: _Request, receive: Receive, send: Send
+        self, route: Route, request: ProxiedRequest, receive: Receive, send: Send
     ) -> tuple[str, int]:
         assert route.service is not None
         body, complete = await self._read_body(request, receive)
         if not complete:  # a body we cannot replay: no fallback possible
             payload = self._stream_rest(body, receive)
-            instance, response = await self._exchange(route.service, request, payload)
-            return route.service, await self._relay(instance, response, request, send)
+            lease, response = await self._exchange(route.service, request, payload)
+            return route.service, await self._relay(lease, response, request, send)
         try:
-            instance, response = await self._exchange(route.service, request, body)
+            lease, response = await self._exchange(route.service, request, body)
         except GatewayRefusal as refusal:
             logger.warning("canary falls back to the monolith: %s", refusal.message)
         else:
             if response.status < 500:
-                return route.service, await self._relay(instance, response, request, send)
+                return route.service, await self._relay(lease, response, request, send)
             response.discard()
-            self._finish(instance, response.status, response.headers)
+            self._finish(lease, response.status, response.headers)
             logger.warning(
                 "canary falls back to the monolith: service answered %s", response.status
             )
         self.metrics.fallbacks.labels(route.name).inc()
-        instance, response = await self._exchange(MONOLITH, request, body)
-        return MONOLITH, await self._relay(instance, response, request, send)
+        lease, response = await self._exchange(MONOLITH, request, body)
+        return MONOLITH, await self._relay(lease, response, request, send)
 
     async def _exchange(
         self,
         backend_name: str,
-        request: _Request,
+        request: ProxiedRequest,
         body: bytes | AsyncIterator[bytes],
         *,
         read_timeout: float | None = None,
         retries: int | None = None,
-    ) -> tuple[Instance, UpstreamResponse]:
+    ) -> tuple[Lease, UpstreamResponse]:
         """Send to a healthy instance, retrying connection errors where that is safe."""
         backend = self.registry.backends.get(backend_name)
         if backend is None:
             raise GatewayRefusal(502, "bad_gateway", f"Backend {backend_name} is not configured.")
-        if sum(i.outstanding for i in backend.instances) >= self.settings.max_in_flight:
+        if sum(i.in_flight() for i in backend.instances) >= self.settings.max_in_flight:
             self.metrics.upstream_errors.labels(backend_name, "Overloaded").inc()
             raise GatewayRefusal(
                 503,
@@ -640,8 +501,7 @@ class GatewayApp:
             if instance is None:
                 break
             instance.breaker.on_send(now)
-            instance.outstanding += 1
-            instance.requests += 1
+            lease = instance.lease()
             try:
                 response = await send_request(
                     instance.pool,
@@ -653,7 +513,7 @@ class GatewayApp:
                     content_length=request.content_length,
                 )
             except UpstreamError as exc:
-                instance.outstanding -= 1
+                lease.release()
                 error = exc
                 stale = exc.request_not_sent and isinstance(exc, UpstreamDisconnected)
                 if not stale:  # a pooled connection the backend had just closed is no failure
@@ -667,22 +527,22 @@ class GatewayApp:
                 tried.append(instance)
                 self.metrics.retries.labels(backend_name).inc()
                 continue
-            except BaseException:  # 413 or a client gone while streaming the body up
-                instance.outstanding -= 1
+            except BaseException:  # 413, 408 or a client gone while streaming the body up
+                lease.release()
                 raise
-            return instance, response
+            return lease, response
         raise _refusal_for(error, backend_name)
 
-    def _finish(self, instance: Instance, status: int, headers: Headers = ()) -> None:  # type: ignore[assignment]
-        """The exchange is over: the instance's in-flight count and passive health."""
-        instance.outstanding -= 1
-        self.registry.record(instance, failed=counts_as_failure(status, headers))
+    def _finish(self, lease: Lease, status: int, headers: Headers | None = None) -> None:
+        """The exchange is over: the lease released and the answer counted for passive health."""
+        lease.release()
+        self.registry.record(lease.instance, failed=counts_as_failure(status, headers or ()))
 
     async def _relay(
         self,
-        instance: Instance,
+        lease: Lease,
         response: UpstreamResponse,
-        request: _Request,
+        request: ProxiedRequest,
         send: Send,
         *,
         shadow: Route | None = None,
@@ -728,10 +588,10 @@ class GatewayApp:
                     )
                 await send({"type": "http.response.body", "body": b""})
         except UpstreamError as exc:
-            self._finish(instance, 502)
+            self._finish(lease, 502)
             logger.warning("backend failed mid-response: %s", exc)
             raise
-        self._finish(instance, status, response.headers)
+        self._finish(lease, status, response.headers)
         if shadow is not None and body is not None and self._mirror is not None:
             if capture is not None:
                 self._mirror.submit(
@@ -752,7 +612,7 @@ class GatewayApp:
 
     async def _send_shadow(self, job: ShadowJob) -> CapturedResponse:
         assert job.route.service is not None
-        request = _Request(
+        request = ProxiedRequest(
             method=job.method,
             target=job.target,
             host=b"",
@@ -767,7 +627,7 @@ class GatewayApp:
             if name == b"x-forwarded-host":
                 request.host = value
         try:
-            instance, response = await self._exchange(
+            lease, response = await self._exchange(
                 job.route.service,
                 request,
                 job.body,
@@ -781,9 +641,9 @@ class GatewayApp:
                 body = await response.read(limit=self.settings.shadow_max_body_bytes)
         except (UpstreamError, TimeoutError):
             response.discard()
-            self._finish(instance, 502)
+            self._finish(lease, 502)
             raise
-        self._finish(instance, response.status, response.headers)
+        self._finish(lease, response.status, response.headers)
         return CapturedResponse(response.status, _header_map(response.headers), body)
 
     def _log_shadow_result(self, result: ShadowResult) -> None:
@@ -807,51 +667,6 @@ class GatewayApp:
         }
 
 
-class _Request:
-    """What the gateway keeps of the client's request while proxying it."""
-
-    __slots__ = (
-        "client",
-        "content_length",
-        "cookie",
-        "correlation_id",
-        "has_body",
-        "headers",
-        "host",
-        "method",
-        "target",
-    )
-
-    def __init__(
-        self,
-        *,
-        method: str,
-        target: bytes,
-        host: bytes,
-        headers: Headers,
-        content_length: int | None,
-        has_body: bool,
-        client: str,
-        cookie: bytes,
-        correlation_id: bytes,
-    ) -> None:
-        self.method = method
-        self.target = target
-        self.host = host
-        self.headers = headers
-        self.content_length = content_length
-        self.has_body = has_body
-        self.client = client
-        self.cookie = cookie
-        self.correlation_id = correlation_id
-
-
-def path_bytes(path: str) -> bytes:
-    from urllib.parse import quote
-
-    return quote(path, safe="/:@!$&'()*+,;=-._~%").encode("ascii")
-
-
 def _refusal_for(error: UpstreamError, backend: str) -> GatewayRefusal:
     if isinstance(error, NoInstanceAvailable):
         return GatewayRefusal(503, "unavailable", f"No healthy instance of {backend}.")
@@ -862,19 +677,3 @@ def _refusal_for(error: UpstreamError, backend: str) -> GatewayRefusal:
 
 def _header_map(headers: Headers) -> dict[str, str]:
     return {name.decode("latin-1"): value.decode("latin-1") for name, value in headers}
-
-
-def _check_codings(codings: list[bytes]) -> None:
-    """Only `chunked`, once and last, is decoded. Another coding before it (`gzip, chunked`) is
-    a 501 (RFC 9112 6.1); a list that does not end in one chunked is a 400 (RFC 9112 6.3)."""
-    if codings == [b"chunked"]:
-        return
-    if (
-        not all(_TOKEN.fullmatch(c) for c in codings)
-        or codings[-1] != b"chunked"
-        or codings.count(b"chunked") > 1
-    ):
-        raise GatewayRefusal(400, "bad_request", "Invalid Transfer-Encoding.", close=True)
-    raise GatewayRefusal(
-        501, "not_implemented", "Only the chunked transfer coding is supported.", close=True
-    )

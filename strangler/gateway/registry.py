@@ -120,6 +120,13 @@ class Instance:
     def available(self, now: float) -> bool:
         return self.healthy and self.breaker.can_pass(now)
 
+    def lease(self) -> Lease:
+        """Count a request in flight on this instance until the lease is released."""
+        return Lease(self)
+
+    def in_flight(self) -> int:
+        return self.outstanding
+
     def to_dict(self) -> dict[str, object]:
         return {
             "url": self.url,
@@ -131,6 +138,27 @@ class Instance:
             "dynamic": self.dynamic,
             "idle_connections": self.pool.idle_count,
         }
+
+
+class Lease:
+    """One request's hold on an instance: in flight from `Instance.lease()` until `release()`.
+
+    The lease owns the in-flight count: it is counted once and released once, whichever way
+    the exchange ends (an answer, a failure, a client gone mid-body).
+    """
+
+    __slots__ = ("_released", "instance")
+
+    def __init__(self, instance: Instance) -> None:
+        self.instance = instance
+        self._released = False
+        instance.outstanding += 1
+        instance.requests += 1
+
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self.instance.outstanding -= 1
 
 
 class Backend:

@@ -147,3 +147,18 @@ def test_an_intended_unavailable_answer_is_no_failure() -> None:
     assert not counts_as_failure(503, [(b"x-strangler-intended", b"1")])
     assert not counts_as_failure(409, [])
     assert counts_as_failure(502, [])
+
+
+def test_a_lease_counts_a_request_in_flight_once_however_often_it_is_released() -> None:
+    from strangler.gateway.conf import GatewaySettings
+    from strangler.gateway.registry import Instance
+
+    instance = Instance("catalog", "http://127.0.0.1:9", GatewaySettings(), dynamic=False)
+    first, second = instance.lease(), instance.lease()
+    assert instance.in_flight() == 2 and instance.requests == 2
+    first.release()
+    first.release()  # a second release (an error path after the answer) changes nothing
+    assert instance.in_flight() == 1
+    second.release()
+    assert instance.in_flight() == 0
+    instance.pool.close()
