@@ -100,8 +100,13 @@ ENVIRONMENT = {
     "current and the next key during a rotation.",
     "STRANGLER_IDENTITY_TOKEN_LIFETIME": "Seconds an access token from `POST /api/auth/token/` "
     "is valid (default 3600).",
-    "STRANGLER_INTERNAL_TOKEN": "Bearer token the sides use on each other's `/internal/` endpoints "
-    "(reconcile, cutover); set the same value on every side in production.",
+    "STRANGLER_INTERNAL_CREDENTIALS": "JSON `{\"<caller name>\": [\"<key>\", \"<next key>\"]}`: "
+    "who may call this side's `/internal/` endpoints (reconcile, copy, cutover), each caller with "
+    "a key of its own; list two keys while one is rotated (docs/reference/operations.md).",
+    "STRANGLER_INTERNAL_KEY": "This side's own key when it calls the other side's `/internal/` "
+    "endpoints; the other side lists it under this side's `STRANGLER_SERVICE_NAME`.",
+    "STRANGLER_INTERNAL_TOKEN": "One secret shared by every caller of the `/internal/` endpoints "
+    "(before per-caller credentials); still accepted while set, `sync.W002` warns outside DEBUG.",
     "STRANGLER_RUN_MODE": "`processes` (default: `outbox_relay` and `consume_events`) or "
     "`celery`: the settings schedule the relay task for `celery beat`, and `make run` starts "
     "`deploy/Procfile.celery` (docs/howto/run-with-celery.md).",

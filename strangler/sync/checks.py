@@ -53,12 +53,24 @@ def check_sync_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | 
                 )
     except SyncConfigurationError as exc:
         return [Error(str(exc), id="sync.E004")]
-    if conf.aggregates and not conf.internal_token and not settings.DEBUG:
+    if settings.DEBUG or not conf.aggregates:
+        return errors
+    if not conf.internal_token and not conf.internal_credentials:
         errors.append(
             Warning(
-                "STRANGLER_INTERNAL_TOKEN is not set: /internal/sync/ refuses every request.",
-                hint="Set the same secret on both sides of a migration to let reconcile run.",
+                "STRANGLER_INTERNAL_CREDENTIALS is not set: /internal/ refuses every request.",
+                hint="List each caller of this side (the other side's STRANGLER_SERVICE_NAME) "
+                "with its own key, to let reconcile and cutover run.",
                 id="sync.W001",
+            )
+        )
+    elif conf.internal_token:
+        errors.append(
+            Warning(
+                "STRANGLER_INTERNAL_TOKEN is set: every caller of /internal/ shares one secret.",
+                hint="Give each caller its own key: STRANGLER_INTERNAL_CREDENTIALS here, "
+                "STRANGLER_INTERNAL_KEY on the caller; then unset STRANGLER_INTERNAL_TOKEN.",
+                id="sync.W002",
             )
         )
     return errors

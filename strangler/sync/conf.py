@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,7 +27,17 @@ DEFAULTS: dict[str, Any] = {
     "CONTEXTS": {},
     # {context: base URL of the other side} for `reconcile <context>` without --target.
     "PEERS": {},
-    # Shared secret of the /internal/sync/ endpoints; empty means $STRANGLER_INTERNAL_TOKEN.
+    # {caller name: [key, ...]}: who may call this side's /internal/ endpoints, each caller with
+    # a secret of its own; list the current and the next key while one is rotated. Empty means
+    # $STRANGLER_INTERNAL_CREDENTIALS (the same mapping as JSON).
+    "INTERNAL_CREDENTIALS": {},
+    # This side's name as a caller of the other side's /internal/ endpoints (the name the other
+    # side lists in its INTERNAL_CREDENTIALS); empty means STRANGLER_SERVICE_NAME ("monolith").
+    "INTERNAL_CALLER": "",
+    # This side's own key as a caller; empty means $STRANGLER_INTERNAL_KEY.
+    "INTERNAL_KEY": "",
+    # One secret shared by every caller (before per-caller credentials; still accepted, with a
+    # warning outside DEBUG); empty means $STRANGLER_INTERNAL_TOKEN.
     "INTERNAL_TOKEN": "",
     # Rows read and recorded per backfill transaction.
     "BACKFILL_BATCH_SIZE": 1000,
@@ -145,6 +157,11 @@ class SyncSettings:
     copy_max_writer_backlog: int = 20_000
     copy_max_writer_latency: float = 2.0
     copy_catch_up_timeout: float = 300.0
+    # {caller: (key, ...)} accepted on this side's /internal/ endpoints.
+    internal_credentials: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    # Who this side is, and its key, when it calls the other side.
+    internal_caller: str = ""
+    internal_key: str = ""
 
     @property
     def contexts(self) -> list[str]:
@@ -231,6 +248,10 @@ def sync_settings() -> SyncSettings:
             raise SyncConfigurationError(f"STRANGLER_SYNC['CONTEXTS'][{context!r}] must be a dict.")
         aggregates.extend(parse_aggregate(context, name, raw) for name, raw in entries.items())
     token = str(values["INTERNAL_TOKEN"] or os.environ.get("STRANGLER_INTERNAL_TOKEN", ""))
+    # Like strangler.ownership: a side that names no STRANGLER_SERVICE_NAME is the monolith.
+    side = getattr(settings, "STRANGLER_SERVICE_NAME", "") or "monolith"
+    caller = str(values["INTERNAL_CALLER"] or side)
+    key = str(values["INTERNAL_KEY"] or os.environ.get("STRANGLER_INTERNAL_KEY", ""))
     return SyncSettings(
         aggregates=tuple(aggregates),
         peers=dict(values["PEERS"] or {}),
@@ -245,4 +266,37 @@ def sync_settings() -> SyncSettings:
         copy_max_writer_backlog=int(values["COPY_MAX_WRITER_BACKLOG"]),
         copy_max_writer_latency=float(values["COPY_MAX_WRITER_LATENCY"]),
         copy_catch_up_timeout=float(values["COPY_CATCH_UP_TIMEOUT"]),
+        internal_credentials=parse_internal_credentials(
+            values["INTERNAL_CREDENTIALS"] or os.environ.get("STRANGLER_INTERNAL_CREDENTIALS", "")
+        ),
+        internal_caller=caller,
+        internal_key=key,
     )
+
+
+def parse_internal_credentials(raw: Any) -> dict[str, tuple[str, ...]]:
+    """{caller: (key, ...)} from a mapping (or its JSON text) of a caller to one key or a list;
+    SyncConfigurationError names what is wrong, never a key."""
+    where = "STRANGLER_SYNC['INTERNAL_CREDENTIALS'] (or $STRANGLER_INTERNAL_CREDENTIALS)"
+    if isinstance(raw, str):
+        if not raw.strip():
+            return {}
+        try:
+            raw = json.loads(raw)
+        except ValueError as exc:
+            raise SyncConfigurationError(
+                f"{where} is not JSON ({exc.msg}, position {exc.pos}); write it as "
+                '{"<caller>": ["<key>", "<next key>"]}.'
+            ) from None
+    if not isinstance(raw, Mapping):
+        raise SyncConfigurationError(f"{where} must map each caller's name to its key(s).")
+    credentials: dict[str, tuple[str, ...]] = {}
+    for caller, keys in raw.items():
+        listed = [keys] if isinstance(keys, str) else keys
+        if not isinstance(listed, list | tuple) or not all(isinstance(k, str) for k in listed):
+            raise SyncConfigurationError(f"{where}: the keys of {caller!r} must be strings.")
+        kept = tuple(k for k in listed if k)
+        if not str(caller) or not kept:
+            raise SyncConfigurationError(f"{where}: caller {caller!r} needs a name and a key.")
+        credentials[str(caller)] = kept
+    return credentials

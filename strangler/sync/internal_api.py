@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 # Raise when a request or an answer of an internal endpoint changes shape.
 PROTOCOL_VERSION = 2  # 2: reconcile hashes with hashtextextended; copy and load endpoints
 TOKEN_HEADER = "X-Strangler-Token"
+CALLER_HEADER = "X-Strangler-Caller"
 PROTOCOL_HEADER = "X-Strangler-Protocol"
 KIT_HEADER = "X-Strangler-Kit"
 DISTRIBUTION = "strangler-kit"
@@ -56,22 +57,37 @@ def _one_line(text: str, limit: int = 300) -> str:
 def token_refusal(request: HttpRequest) -> str | None:
     """None when the request may proceed, else why it is refused (sent with 403).
 
-    The one check of the internal endpoints: the shared STRANGLER_INTERNAL_TOKEN in
-    X-Strangler-Token, compared in constant time; with no token configured, everything is refused
-    unless DEBUG is on.
+    The one check of the internal endpoints. Each caller names itself (X-Strangler-Caller) and
+    shows its own key (X-Strangler-Token); the key is compared, in constant time, with every key
+    STRANGLER_SYNC['INTERNAL_CREDENTIALS'] lists for that caller (two during a rotation), and with
+    the shared STRANGLER_INTERNAL_TOKEN when one is still set. With neither configured,
+    everything is refused unless DEBUG is on.
     """
-    token = sync_settings().internal_token
-    if not token:
+    conf = sync_settings()
+    if not conf.internal_credentials and not conf.internal_token:
         if settings.DEBUG:
             return None
-        return "STRANGLER_INTERNAL_TOKEN is not set on this side; refusing."
-    given = request.headers.get(TOKEN_HEADER, "")
-    if not hmac.compare_digest(given.encode(), token.encode()):
-        logger.warning(
-            "internal request with a wrong or missing token", extra={"path": request.path}
+        return (
+            "no caller may use this side's internal endpoints: neither "
+            "STRANGLER_INTERNAL_CREDENTIALS nor STRANGLER_INTERNAL_TOKEN is set here; refusing."
         )
+    caller = request.headers.get(CALLER_HEADER, "")
+    given = request.headers.get(TOKEN_HEADER, "").encode()
+    accepted = [key.encode() for key in conf.internal_credentials.get(caller, ())]
+    if conf.internal_token:
+        accepted.append(conf.internal_token.encode())
+    matched = False
+    for key in accepted:  # every key compared: the time taken says nothing about which matched
+        matched |= hmac.compare_digest(given, key)
+    if matched:
+        return None
+    logger.warning(
+        "internal request with a wrong or missing key",
+        extra={"path": request.path, "caller": caller[:100]},
+    )
+    if not conf.internal_credentials:
         return f"missing or wrong {TOKEN_HEADER}."
-    return None
+    return f"missing or wrong {TOKEN_HEADER} for {CALLER_HEADER} {caller[:100]!r}."
 
 
 def protocol_refusal(request: HttpRequest) -> str | None:
@@ -183,13 +199,17 @@ class InternalClient:
         configured_by: str,
         token: str,
         timeout: float,
+        caller: str = "",
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.context = context
         self.configured_by = configured_by
         self.timeout = timeout
+        self.caller = caller
         self._token = token
         headers = {PROTOCOL_HEADER: str(PROTOCOL_VERSION), KIT_HEADER: kit_version()}
+        if caller:
+            headers[CALLER_HEADER] = caller
         if token:
             headers[TOKEN_HEADER] = token
         self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
@@ -198,14 +218,17 @@ class InternalClient:
     def from_settings(
         cls, base_url: str, *, context: str, configured_by: str | None = None
     ) -> InternalClient:
-        """A client with STRANGLER_SYNC's token and PEER_TIMEOUT; the URL from PEERS by default."""
+        """A client that calls as this side (STRANGLER_SYNC's INTERNAL_CALLER and INTERNAL_KEY,
+        or the shared INTERNAL_TOKEN when this side has no key of its own) within PEER_TIMEOUT;
+        the URL from PEERS by default."""
         conf = sync_settings()
         return cls(
             base_url,
             context=context,
             configured_by=configured_by or f"STRANGLER_SYNC['PEERS'][{context!r}]",
-            token=conf.internal_token,
+            token=conf.internal_key or conf.internal_token,
             timeout=conf.peer_timeout,
+            caller=conf.internal_caller if conf.internal_key else "",
         )
 
     def clone(self) -> InternalClient:
@@ -216,6 +239,16 @@ class InternalClient:
             configured_by=self.configured_by,
             token=self._token,
             timeout=self.timeout,
+            caller=self.caller,
+        )
+
+    @property
+    def _credential_fix(self) -> str:
+        if not self.caller:
+            return "set the same STRANGLER_INTERNAL_TOKEN on both sides"
+        return (
+            f"list this side's STRANGLER_INTERNAL_KEY under {self.caller!r} in the other side's "
+            "STRANGLER_INTERNAL_CREDENTIALS"
         )
 
     @property
@@ -278,8 +311,7 @@ class InternalClient:
         if version is None:
             if status in (401, 403):
                 raise PeerRefused(
-                    f"{self.who} refused the request ({answer}) at {url}: set the same "
-                    f"STRANGLER_INTERNAL_TOKEN on both sides"
+                    f"{self.who} refused the request ({answer}) at {url}: {self._credential_fix}"
                 )
             if status >= 500:
                 raise PeerFailed(
@@ -309,8 +341,7 @@ class InternalClient:
         error = _one_line((data or {}).get("error") or response.text or "no detail")
         if status in (401, 403):
             raise PeerRefused(
-                f"{self.who} refused the token ({status}: {error}): set the same "
-                f"STRANGLER_INTERNAL_TOKEN on both sides"
+                f"{self.who} refused the token ({status}: {error}): {self._credential_fix}"
             )
         if status == 404:
             raise PeerFailed(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import secrets
 import subprocess
 import threading
@@ -26,7 +27,7 @@ import psycopg
 from strangler.transport import get_transport
 from strangler.transport.base import Subscription
 from strangler.transport.conf import TransportSettings
-from tests.identity import bearer, staff_token
+from tests.identity import bearer, make_identity_keys, token_for
 from tests.processes import PYTHON, ROOT, ProcessGroup, base_env, free_port, wait_until
 
 MONOLITH_MANAGE = str(ROOT / "manage.py")
@@ -86,6 +87,17 @@ class CutoverStack:
     urls: dict[str, str]  # side name -> base URL
     dbs: dict[str, Database]  # side name -> database
     control: Database
+    # A staff member's bearer token, issued by the monolith's POST /api/auth/token/.
+    token: str = ""
+    # What one side's processes add to `env` (its own internal key); `env` is the monolith's.
+    side_env: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+
+    def env_of(self, side: str) -> dict[str, str]:
+        """The environment of a process of `side` ("monolith" or the service's name)."""
+        return {**self.env, **self.side_env.get(side, {})}
+
+    def staff_headers(self) -> dict[str, str]:
+        return bearer(self.token)
 
     @property
     def monolith_db(self) -> Database:
@@ -103,7 +115,7 @@ class CutoverStack:
         return subprocess.run(
             [PYTHON, manage, *args],
             cwd=ROOT,
-            env={**self.env, **extra_env},
+            env={**self.env_of(side), **extra_env},
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -174,9 +186,12 @@ def cutover_stack(
             MONOLITH_INBOX_RETRY_BACKOFF="0.05",
             CATALOG_SERVICE_URL=urls["catalog-service"],
             MONOLITH_URL=urls["monolith"],
-            STRANGLER_INTERNAL_TOKEN=secrets.token_hex(16),
             LOG_LEVEL="WARNING",
         )
+        if not env.get("STRANGLER_IDENTITY_SIGNING_KEY"):  # run outside pytest (bench/cutover.py)
+            env.update(make_identity_keys(tmp_path / "identity"))
+        side_env = internal_credentials("monolith", "catalog-service")
+        env.update(side_env["monolith"])
         steps = [
             ("migrate-monolith", MONOLITH_MANAGE, ["migrate"]),
             ("migrate-control", MONOLITH_MANAGE, ["migrate", "--database", "control"]),
@@ -185,6 +200,16 @@ def cutover_stack(
         for label, manage, args in steps:
             process = processes.start(label, [PYTHON, manage, *args, "--no-input"], env)
             assert process.wait_exit(180) == 0, process.log()
+        # A staff member who logs in with the monolith like any client; both sides verify its
+        # token with the monolith's public key.
+        staff = ("stack-staff", secrets.token_hex(12))
+        argv = ["createsuperuser", "--no-input", "--username", staff[0], "--email", "s@shop.test"]
+        process = processes.start(
+            "staff-user",
+            [PYTHON, MONOLITH_MANAGE, *argv],
+            {**env, "DJANGO_SUPERUSER_PASSWORD": staff[1]},
+        )
+        assert process.wait_exit(120) == 0, process.log()
         for label, manage in (
             ("broker-monolith", MONOLITH_MANAGE),
             ("broker-service", SERVICE_MANAGE),
@@ -197,19 +222,22 @@ def cutover_stack(
             urls=urls,
             dbs={"monolith": Database(mono), "catalog-service": Database(cat)},
             control=Database(ctl),
+            side_env=side_env,
         )
-        for side, manage, port in (
-            ("monolith", MONOLITH_MANAGE, monolith_port),
-            ("service", SERVICE_MANAGE, service_port),
+        for side, manage, port, side_name in (
+            ("monolith", MONOLITH_MANAGE, monolith_port, "monolith"),
+            ("service", SERVICE_MANAGE, service_port, "catalog-service"),
         ):
+            own = stack.env_of(side_name)
             processes.start_http(
                 f"{side}-web",
                 [PYTHON, manage, "runserver", "--noreload", f"127.0.0.1:{port}"],
-                env,
+                own,
                 f"http://127.0.0.1:{port}/readyz",
             )
-            processes.start(f"{side}-relay", [PYTHON, manage, "outbox_relay"], env)
-            processes.start(f"{side}-consumer", [PYTHON, manage, "consume_events"], env)
+            processes.start(f"{side}-relay", [PYTHON, manage, "outbox_relay"], own)
+            processes.start(f"{side}-consumer", [PYTHON, manage, "consume_events"], own)
+        stack.token = token_for(urls["monolith"], staff)
         # Built without Django settings: bench/cutover.py runs this outside any Django project.
         transport = get_transport(
             TransportSettings(
@@ -234,6 +262,22 @@ def cutover_stack(
                 with contextlib.suppress(Exception):  # cleanup of a test's own queues only
                     transport.delete_subscription(Subscription(subscriber, queue, ("catalog.#",)))
             transport.close()
+
+
+def internal_credentials(*sides: str) -> dict[str, dict[str, str]]:
+    """Each side's environment for the internal endpoints: a key of its own as a caller
+    (STRANGLER_INTERNAL_KEY), and the keys of the other sides, each under its caller's name
+    (STRANGLER_INTERNAL_CREDENTIALS)."""
+    keys = {side: secrets.token_hex(16) for side in sides}
+    return {
+        side: {
+            "STRANGLER_INTERNAL_KEY": keys[side],
+            "STRANGLER_INTERNAL_CREDENTIALS": json.dumps(
+                {other: [key] for other, key in keys.items() if other != side}
+            ),
+        }
+        for side in sides
+    }
 
 
 class WriteFailed(RuntimeError):
@@ -272,7 +316,7 @@ class SteadyWriter(threading.Thread):
         self._stop_requested = threading.Event()
         self._clients = {
             # One staff token for both sides: the monolith signs it, the service verifies it.
-            side: httpx.Client(base_url=url, timeout=30, headers=bearer(staff_token()))
+            side: httpx.Client(base_url=url, timeout=30, headers=stack.staff_headers())
             for side, url in stack.urls.items()
         }
 

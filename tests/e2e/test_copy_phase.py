@@ -67,7 +67,13 @@ def copy_context(stack: CutoverStack, *args: str, kill_after: int | None = None)
     else:
         command = [PYTHON, "-m", "tests.e2e.copy_until_killed", str(kill_after), *argv]
     return subprocess.run(
-        command, cwd=ROOT, env=stack.env, capture_output=True, text=True, timeout=400, check=False
+        command,
+        cwd=ROOT,
+        env=stack.env_of(stack.context.service),
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
     )
 
 
