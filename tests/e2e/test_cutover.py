@@ -38,7 +38,9 @@ def assert_cutover_ok(result: Any, to: str) -> None:
 
 
 def post(stack: CutoverStack, side: str, path: str, body: dict[str, Any]) -> httpx.Response:
-    return httpx.post(f"{stack.urls[side]}{path}", json=body, timeout=30)
+    return httpx.post(
+        f"{stack.urls[side]}{path}", json=body, headers=stack.staff_headers(), timeout=30
+    )
 
 
 def seed(stack: CutoverStack, count: int) -> list[dict[str, Any]]:
@@ -220,7 +222,10 @@ def test_a_write_sent_to_the_non_writer_gets_409_and_changes_nothing(stack: Cuto
     )
     assert (
         httpx.patch(
-            f"{stack.urls['monolith']}/api/catalog/products/1/", json={"name": "x"}, timeout=30
+            f"{stack.urls['monolith']}/api/catalog/products/1/",
+            json={"name": "x"},
+            headers=stack.staff_headers(),
+            timeout=30,
         ).status_code
         == 409
     )

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.identity import STAFF, bearer, token_for
 from tests.processes import PYTHON, ROOT, base_env, free_port, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -37,6 +38,9 @@ SERVER_VARIABLES = (
     "CATALOG_SERVICE_URL",
     "MONOLITH_URL",
     "DEMO_BACKFILL",
+    # The test session's token keys: the demo makes its own under var/identity/, as on a clone.
+    "STRANGLER_IDENTITY_SIGNING_KEY",
+    "STRANGLER_IDENTITY_VERIFYING_KEYS",
 )
 PROCESSES = {
     "gateway",
@@ -166,14 +170,20 @@ def test_make_run_brings_up_a_synced_stack_and_ctrl_c_stops_every_process(
     assert seeded >= 200
     wait_until(lambda: count(stack.catalog) == seeded, timeout=120, what="the backfill to land")
 
-    # A product created through the front door appears in the extracted service.
+    # An anonymous write is refused; the seeded staff user logs in through the front door (the
+    # monolith issues the token) and creates a product that appears in the extracted service.
     body = {
         "sku": "GATEWAY-1",
         "name": "Through the gateway",
         "price": "9.99",
         "currency": "EUR",
     }
-    created = httpx.post(f"{stack.gateway}/api/catalog/products/", json=body, timeout=10)
+    anonymous = httpx.post(f"{stack.gateway}/api/catalog/products/", json=body, timeout=10)
+    assert anonymous.status_code == 401, anonymous.text
+    token = token_for(stack.gateway, STAFF)
+    created = httpx.post(
+        f"{stack.gateway}/api/catalog/products/", json=body, headers=bearer(token), timeout=10
+    )
     assert created.status_code == 201, created.text
     product_id = created.json()["id"]
 

@@ -138,10 +138,7 @@ class Reader:
     def run(self, step: Step) -> tuple[int, str]:
         command = self.localise(step.command)
         if command.startswith("export "):
-            for assignment in shlex.split(command)[1:]:
-                name, _, value = assignment.partition("=")
-                self.env[name] = value
-            return 0, ""
+            return self.export(command)
         result = subprocess.run(
             ["bash", "-c", command],
             cwd=self.workspace,
@@ -153,6 +150,32 @@ class Reader:
         output = result.stdout.decode(errors="replace")
         self.transcript.append(f"$ {command}\n{output}")
         return result.returncode, output
+
+    def export(self, command: str) -> tuple[int, str]:
+        """`export NAME=value` in the second terminal; a value with a command substitution
+        (`export TOKEN=$(curl ...)`) is expanded by bash, and the name stays set for the commands
+        that follow."""
+        if "$(" not in command:
+            for assignment in shlex.split(command)[1:]:
+                name, _, value = assignment.partition("=")
+                self.env[name] = value
+            return 0, ""
+        found = re.match(r"export\s+([A-Za-z_][A-Za-z0-9_]*)=", command)
+        assert found, f"cannot tell which variable `{command}` sets"
+        name = found.group(1)
+        result = subprocess.run(
+            ["bash", "-c", f'{command}\nprintf "%s" "${name}"'],
+            cwd=self.workspace,
+            env=self.env,
+            capture_output=True,
+            timeout=COMMAND_TIMEOUT,
+        )
+        errors = result.stderr.decode(errors="replace")
+        self.transcript.append(f"$ {command}\n{errors}")
+        if result.returncode != 0 or not result.stdout:
+            return result.returncode or 1, f"{name} came out empty\n{errors}"
+        self.env[name] = result.stdout.decode()
+        return 0, ""
 
     def start_background(self, step: Step) -> None:
         assert self.background is None, "the tutorial starts one background process"
@@ -267,6 +290,9 @@ def reader(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Reader]:
     env["PATH"] = f"{Path(PYTHON).parent}{os.pathsep}{env.get('PATH', '')}"
     env.pop("DEMO_BACKFILL", None)
     env.pop("MONOLITH_URL", None)
+    # A clone has no token keys of the test session: the demo makes its own under var/identity/.
+    env.pop("STRANGLER_IDENTITY_SIGNING_KEY", None)
+    env.pop("STRANGLER_IDENTITY_VERIFYING_KEYS", None)
     for variable in DEMO_PORTS.values():
         env[variable] = str(free_port())
     with servers(request, env):

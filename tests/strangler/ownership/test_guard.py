@@ -23,6 +23,7 @@ from strangler.ownership.guard import (
 from strangler.ownership.models import ContextOwnership
 from strangler.ownership.selectors import context_state, forget_cached_states
 from strangler.ownership.services import freeze_writes, set_writer, unfreeze_writes
+from tests.identity import bearer, staff_token
 
 pytestmark = pytest.mark.django_db(databases=["default", "control"])
 
@@ -31,7 +32,8 @@ PRODUCT = {"sku": "G-1", "name": "Guarded", "price": "3.50", "currency": "EUR"}
 
 @pytest.fixture
 def api() -> APIClient:
-    return APIClient()
+    """A client with the catalog's write permissions: the guard is what refuses, not identity."""
+    return APIClient(headers=bearer(staff_token(apps=("catalog",))))
 
 
 def test_the_monolith_writes_the_catalog_until_a_cutover_says_otherwise(api: APIClient) -> None:
