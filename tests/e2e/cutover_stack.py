@@ -1,9 +1,10 @@
-"""Both sides of the catalog as real processes, for the cutover tests and bench/cutover.py.
+"""Both sides of one context as real processes, for the cutover tests and bench/cutover.py.
 
-Monolith and catalog service each run their web server, outbox relay and inbox consumer, on
-PostgreSQL databases of their own (plus a shared control database) and a RabbitMQ exchange and
-queues named for this stack only. A SteadyWriter thread writes products like a client would:
-retrying on 503 (writes frozen) and following the writer on 409.
+Monolith and the context's service (the catalog unless a StackContext says otherwise) each run
+their web server, outbox relay and inbox consumer, on PostgreSQL databases of their own (plus a
+shared control database) and a RabbitMQ exchange and queues named for this stack only. A
+SteadyWriter thread writes products like a client would: retrying on 503 (writes frozen) and
+following the writer on 409.
 """
 
 from __future__ import annotations
@@ -37,6 +38,40 @@ PRODUCT_COLUMNS = (
 )
 
 
+@dataclasses.dataclass(frozen=True)
+class StackContext:
+    """A context whose two sides a stack runs: its service, its tables as both sides compare
+    them (SELECT columns, ordered by id) and the events its service's queue is bound to."""
+
+    name: str
+    compared: tuple[tuple[str, str], ...]  # (table, columns)
+    binding_keys: tuple[str, ...]
+
+    @property
+    def service(self) -> str:
+        return f"{self.name}-service"
+
+    @property
+    def manage(self) -> str:
+        return str(ROOT / "extracted" / self.name / "manage.py")
+
+    @property
+    def env_prefix(self) -> str:
+        return self.name.upper()
+
+
+CATALOG = StackContext(
+    "catalog",
+    (("catalog_product", PRODUCT_COLUMNS), ("catalog_category", "id, name, slug, parent_id")),
+    ("catalog.#",),
+)
+INVENTORY = StackContext(
+    "inventory",
+    (("inventory_stockitem", "id, product_id, sku, on_hand, reserved, updated_at"),),
+    ("inventory.stock.upserted",),
+)
+
+
 class Database:
     """A PostgreSQL database of one side, read directly (the processes own the writes)."""
 
@@ -55,6 +90,13 @@ class Database:
         products = self.rows(f"SELECT {PRODUCT_COLUMNS} FROM catalog_product ORDER BY id")
         categories = self.rows("SELECT id, name, slug, parent_id FROM catalog_category ORDER BY id")
         return products, categories
+
+    def snapshot(self, context: StackContext) -> tuple[list[tuple[Any, ...]], ...]:
+        """The context's compared tables, every compared column, ordered by id."""
+        return tuple(
+            self.rows(f"SELECT {columns} FROM {table} ORDER BY id")
+            for table, columns in context.compared
+        )
 
 
 @contextlib.contextmanager
@@ -87,6 +129,7 @@ class CutoverStack:
     urls: dict[str, str]  # side name -> base URL
     dbs: dict[str, Database]  # side name -> database
     control: Database
+    context: StackContext = CATALOG
     # A staff member's bearer token, issued by the monolith's POST /api/auth/token/.
     token: str = ""
     # What one side's processes add to `env` (its own internal key); `env` is the monolith's.
@@ -105,13 +148,13 @@ class CutoverStack:
 
     @property
     def service_db(self) -> Database:
-        return self.dbs["catalog-service"]
+        return self.dbs[self.context.service]
 
     def manage(
         self, side: str, *args: str, timeout: float = 600, **extra_env: str
     ) -> subprocess.CompletedProcess[str]:
         """Run a management command of one side to its end (bounded by timeout)."""
-        manage = MONOLITH_MANAGE if side == "monolith" else SERVICE_MANAGE
+        manage = MONOLITH_MANAGE if side == "monolith" else self.context.manage
         return subprocess.run(
             [PYTHON, manage, *args],
             cwd=ROOT,
@@ -128,20 +171,22 @@ class CutoverStack:
         if crash_at:
             extra_env["STRANGLER_CUTOVER_CRASH_AT"] = crash_at
         return self.manage(
-            run_on, "cutover", "catalog", "--to", to, "--timeout", "120", **extra_env
+            run_on, "cutover", self.context.name, "--to", to, "--timeout", "120", **extra_env
         )
 
     def writer(self) -> str:
         return self.control.scalar(
             "SELECT coalesce(max(writer), 'monolith') FROM strangler_ownership_context "
-            "WHERE context = 'catalog'"
+            "WHERE context = %s",
+            (self.context.name,),
         )
 
-    def wait_stores_equal(self, timeout: float = 120) -> tuple[list[Any], list[Any]]:
-        """Until both sides hold the same products and categories; returns them."""
+    def wait_stores_equal(self, timeout: float = 120) -> tuple[list[Any], ...]:
+        """Until both sides hold the same rows of the context's tables; returns them."""
 
-        def equal() -> tuple[list[Any], list[Any]] | None:
-            left, right = self.monolith_db.catalog(), self.service_db.catalog()
+        def equal() -> tuple[list[Any], ...] | None:
+            left = self.monolith_db.snapshot(self.context)
+            right = self.service_db.snapshot(self.context)
             if left != right:
                 raise AssertionError(describe_difference(left, right))
             return left
@@ -156,46 +201,65 @@ class CutoverStack:
 
 
 def describe_difference(left: tuple[list[Any], ...], right: tuple[list[Any], ...]) -> str:
-    """Counts and the first differing product of two catalog() results."""
-    first = next(((a, b) for a, b in zip(left[0], right[0], strict=False) if a != b), "categories")
-    return f"monolith {len(left[0])} products, service {len(right[0])}; first difference {first}"
+    """Counts and the first differing row of two snapshots (first table first)."""
+    for index, (mine, theirs) in enumerate(zip(left, right, strict=True)):
+        first = next(((a, b) for a, b in zip(mine, theirs, strict=False) if a != b), None)
+        if first is not None or len(mine) != len(theirs):
+            return (
+                f"table {index}: monolith {len(mine)} rows, service {len(theirs)}; "
+                f"first difference {first or 'in the row count'}"
+            )
+    return "no difference"
 
 
 @contextlib.contextmanager
 def cutover_stack(
-    processes: ProcessGroup, *, postgres_url: str, rabbitmq_url: str, tmp_path: Path
+    processes: ProcessGroup,
+    *,
+    postgres_url: str,
+    rabbitmq_url: str,
+    tmp_path: Path,
+    context: StackContext = CATALOG,
 ) -> Iterator[CutoverStack]:
     """Start everything, migrated and with broker topology declared; stop it all afterwards."""
     name = f"e2e-cut-{uuid.uuid4().hex[:10]}"
-    with fresh_postgres_databases(postgres_url, "mono", "cat", "ctl") as (mono, cat, ctl):
+    prefix = context.env_prefix
+    service_manage = context.manage
+    with fresh_postgres_databases(postgres_url, "mono", context.name[:3], "ctl") as (
+        mono,
+        svc,
+        ctl,
+    ):
         monolith_port, service_port = free_port(), free_port()
         urls = {
             "monolith": f"http://127.0.0.1:{monolith_port}",
-            "catalog-service": f"http://127.0.0.1:{service_port}",
+            context.service: f"http://127.0.0.1:{service_port}",
         }
         env = base_env(
             DATABASE_URL=mono,
-            CATALOG_DATABASE_URL=cat,
             STRANGLER_CONTROL_DATABASE_URL=ctl,
             BROKER_URL=rabbitmq_url,
             STRANGLER_EXCHANGE=f"{name}.events",
             STRANGLER_BROKER_FOLDER=str(tmp_path / "broker"),
-            CATALOG_INBOX_QUEUE=f"{name}.catalog",
             MONOLITH_INBOX_QUEUE=f"{name}.monolith",
-            CATALOG_INBOX_RETRY_BACKOFF="0.05",
             MONOLITH_INBOX_RETRY_BACKOFF="0.05",
-            CATALOG_SERVICE_URL=urls["catalog-service"],
             MONOLITH_URL=urls["monolith"],
             LOG_LEVEL="WARNING",
+            **{
+                f"{prefix}_DATABASE_URL": svc,
+                f"{prefix}_INBOX_QUEUE": f"{name}.{context.name}",
+                f"{prefix}_INBOX_RETRY_BACKOFF": "0.05",
+                f"{prefix}_SERVICE_URL": urls[context.service],
+            },
         )
         if not env.get("STRANGLER_IDENTITY_SIGNING_KEY"):  # run outside pytest (bench/cutover.py)
             env.update(make_identity_keys(tmp_path / "identity"))
-        side_env = internal_credentials("monolith", "catalog-service")
+        side_env = internal_credentials("monolith", context.service)
         env.update(side_env["monolith"])
         steps = [
             ("migrate-monolith", MONOLITH_MANAGE, ["migrate"]),
             ("migrate-control", MONOLITH_MANAGE, ["migrate", "--database", "control"]),
-            ("migrate-service", SERVICE_MANAGE, ["migrate"]),
+            ("migrate-service", service_manage, ["migrate"]),
         ]
         for label, manage, args in steps:
             process = processes.start(label, [PYTHON, manage, *args, "--no-input"], env)
@@ -212,7 +276,7 @@ def cutover_stack(
         assert process.wait_exit(120) == 0, process.log()
         for label, manage in (
             ("broker-monolith", MONOLITH_MANAGE),
-            ("broker-service", SERVICE_MANAGE),
+            ("broker-service", service_manage),
         ):
             process = processes.start(label, [PYTHON, manage, "setup_broker"], env)
             assert process.wait_exit(60) == 0, process.log()
@@ -220,13 +284,14 @@ def cutover_stack(
             processes=processes,
             env=env,
             urls=urls,
-            dbs={"monolith": Database(mono), "catalog-service": Database(cat)},
+            dbs={"monolith": Database(mono), context.service: Database(svc)},
             control=Database(ctl),
+            context=context,
             side_env=side_env,
         )
         for side, manage, port, side_name in (
             ("monolith", MONOLITH_MANAGE, monolith_port, "monolith"),
-            ("service", SERVICE_MANAGE, service_port, "catalog-service"),
+            ("service", service_manage, service_port, context.service),
         ):
             own = stack.env_of(side_name)
             processes.start_http(
@@ -255,12 +320,12 @@ def cutover_stack(
             yield stack
         finally:
             processes.stop_all()
-            for queue, subscriber in (
-                (f"{name}.catalog", "catalog-service"),
-                (f"{name}.monolith", "monolith"),
+            for queue, subscriber, keys in (
+                (f"{name}.{context.name}", context.service, context.binding_keys),
+                (f"{name}.monolith", "monolith", ("catalog.#",)),
             ):
                 with contextlib.suppress(Exception):  # cleanup of a test's own queues only
-                    transport.delete_subscription(Subscription(subscriber, queue, ("catalog.#",)))
+                    transport.delete_subscription(Subscription(subscriber, queue, keys))
             transport.close()
 
 
