@@ -75,6 +75,8 @@ ENVIRONMENT = {
     "Default: `text` while DEBUG is on, `json` otherwise.",
     "CATALOG_SERVICE_URL": "The monolith's peer for the catalog (`STRANGLER_SYNC['PEERS']`): "
     "reconcile, cutover and migration_status reach the service there.",
+    "INVENTORY_SERVICE_URL": "The monolith's peer for the inventory (`STRANGLER_SYNC['PEERS']`): "
+    "reconcile, cutover and migration_status reach the inventory service there.",
     "MONOLITH_URL": "The catalog service's peer (`STRANGLER_SYNC['PEERS']`).",
     "CATALOG_INBOX_QUEUE": "The catalog service's inbox queue (default `catalog-service.events`).",
     "CATALOG_INBOX_BATCH_SIZE": "Messages the catalog consumer applies per transaction (500).",
@@ -100,7 +102,7 @@ ENVIRONMENT = {
     "current and the next key during a rotation.",
     "STRANGLER_IDENTITY_TOKEN_LIFETIME": "Seconds an access token from `POST /api/auth/token/` "
     "is valid (default 3600).",
-    "STRANGLER_INTERNAL_CREDENTIALS": "JSON `{\"<caller name>\": [\"<key>\", \"<next key>\"]}`: "
+    "STRANGLER_INTERNAL_CREDENTIALS": 'JSON `{"<caller name>": ["<key>", "<next key>"]}`: '
     "who may call this side's `/internal/` endpoints (reconcile, copy, cutover), each caller with "
     "a key of its own; list two keys while one is rotated (docs/reference/operations.md).",
     "STRANGLER_INTERNAL_KEY": "This side's own key when it calls the other side's `/internal/` "
@@ -119,6 +121,14 @@ ENVIRONMENT = {
     "`OTEL_EXPORTER_OTLP_ENDPOINT`.",
     "OTEL_SERVICE_NAME": "The traces' `service.name` (default: `STRANGLER_SERVICE_NAME`, "
     "`gateway` for the gateway).",
+    "STRANGLER_AUTOPILOT_PLANS": "The autopilot's plans: a YAML file of `{context: plan}` "
+    "(default `deploy/autopilot.yaml`; docs/howto/migrate-by-plan.md).",
+    "STRANGLER_AUTOPILOT_INTERVAL": "Seconds between two evaluations of `autopilot run` "
+    "(default 5).",
+    "STRANGLER_AUTOPILOT_LEASE_SECONDS": "Seconds an autopilot controller holds a run without "
+    "renewing its lease before another may take it over (default 30).",
+    "STRANGLER_GATEWAY_URL": "The gateway's base URL for the autopilot: its `/metrics` feed the "
+    "canary gates and route changes are applied through its admin API.",
     "DEMO_GATEWAY_PORT": "`make run`: the gateway's port (8000).",
     "DEMO_MONOLITH_PORT": "`make run`: the monolith's port (8001).",
     "DEMO_CATALOG_PORT": "`make run`: the catalog service's port (8002).",
@@ -138,6 +148,15 @@ _ENV_READ = re.compile(
     r"(?:os\.environ\.get|os\.environ\[|env_bool|env_int|env_list|database_from_env)"
     r"\(?\s*\"([A-Z][A-Z0-9_]+)\""
 )
+# Variables a settings module names for a helper of strangler.settings_blocks to read:
+# service_databases(url_variable="X"), peers_from_env({"context": "X"}).
+_ENV_NAMED = re.compile(r"url_variable=\"([A-Z][A-Z0-9_]+)\"")
+_PEERS_FROM_ENV = re.compile(r"peers_from_env\(\s*\{([^}]*)\}")
+_QUOTED_NAME = re.compile(r":\s*\"([A-Z][A-Z0-9_]+)\"")
+# ...and prefixed ones: a helper reads f"{env_prefix}_INBOX_QUEUE", a module passes
+# env_prefix="CATALOG", so the module reads CATALOG_INBOX_QUEUE.
+_ENV_PREFIXED_READ = re.compile(r"\(\s*f\"\{env_prefix\}(_[A-Z0-9_]+)\"")
+_ENV_PREFIX = re.compile(r"env_prefix=\"([A-Z][A-Z0-9_]*)\"")
 
 
 class StaleReferenceError(Exception):
@@ -324,15 +343,26 @@ def shares_comment(key: str, described: str, comment: str) -> bool:
 
 def environment_variables() -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
-    for pattern in ENV_SOURCES:
-        for path in sorted(ROOT.glob(pattern)):
-            if "migrations" in path.parts or "management" in path.parts:
-                continue
-            for name in _ENV_READ.findall(path.read_text()):
-                found.setdefault(name, [])
-                relative = str(path.relative_to(ROOT))
-                if relative not in found[name]:
-                    found[name].append(relative)
+    paths = [
+        path
+        for pattern in ENV_SOURCES
+        for path in sorted(ROOT.glob(pattern))
+        if "migrations" not in path.parts and "management" not in path.parts
+    ]
+    suffixes = sorted(
+        {suffix for path in paths for suffix in _ENV_PREFIXED_READ.findall(path.read_text())}
+    )
+    for path in paths:
+        text = path.read_text()
+        names = _ENV_READ.findall(text) + _ENV_NAMED.findall(text)
+        for peers in _PEERS_FROM_ENV.findall(text):
+            names += _QUOTED_NAME.findall(peers)
+        names += [prefix + suffix for prefix in _ENV_PREFIX.findall(text) for suffix in suffixes]
+        for name in names:
+            found.setdefault(name, [])
+            relative = str(path.relative_to(ROOT))
+            if relative not in found[name]:
+                found[name].append(relative)
     found.pop("DJANGO_SETTINGS_MODULE", None)
     return found
 
