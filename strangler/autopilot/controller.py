@@ -256,17 +256,7 @@ class Controller:
         kind = phase.kind
         elapsed = (timezone.now() - run.phase_started_at).total_seconds()  # type: ignore[operator]
         if kind == "fill":
-            states = signals.side_states(self.context)
-            monolith, service = self.spec.sides
-            behind = signals.versions_unapplied(self.context)
-            return [
-                g.fill_gate(
-                    source_counts=states[monolith].counts,
-                    target_counts=states[service].counts,
-                    writer_pending=states[signals.writer(self.context)].outbox_pending,
-                    reader_behind=sum(len(found) for found in behind.values()),
-                )
-            ]
+            return self._evaluate_fill()
         if kind == "verify":
             return [g.drift_gate(signals.reconcile(self.context), max_drift=phase["max_drift"])]
         if kind == "shadow":
@@ -303,6 +293,19 @@ class Controller:
         if kind == "observe":
             return self._evaluate_observe(run, phase, elapsed)
         raise PlanError(f"unknown phase kind {kind!r}")
+
+    def _evaluate_fill(self) -> list[g.GateResult]:
+        states = signals.side_states(self.context)
+        monolith, service = self.spec.sides
+        behind = signals.versions_unapplied(self.context)
+        return [
+            g.fill_gate(
+                source_counts=states[monolith].counts,
+                target_counts=states[service].counts,
+                writer_pending=states[signals.writer(self.context)].outbox_pending,
+                reader_behind=sum(len(found) for found in behind.values()),
+            )
+        ]
 
     def _evaluate_canary(
         self, run: PlanRun, plan: Plan, phase: Phase, elapsed: float
@@ -363,7 +366,10 @@ class Controller:
             g.hold_gate(elapsed, phase["hold"]),
         ]
         data = {**run.phase_data, "behind": first_seen}
-        if results[-1].held:  # the drift is read once the hold is over: a reconcile per look
+        skipped_hold = any(
+            s["phase"] == phase.name and s["gate"] == "hold" for s in run.skipped_gates
+        )
+        if results[-1].held or skipped_hold:  # drift once the hold is over: a reconcile a look
             reports = signals.reconcile(self.context)
             ids = g.drift_ids(reports)
             previous = data.get("drift_ids")
@@ -402,6 +408,8 @@ class Controller:
         from strangler.ownership.conf import this_side
         from strangler.sync.backfill import run_backfill, start_run, unfinished_run
 
+        if self._evaluate_fill()[0].held:
+            return {"backfill": "not needed: the service holds every row and version"}
         if signals.writer(self.context) != this_side():
             raise AutopilotError(
                 f"the fill runs on the writer of {self.context}; run the controller there."

@@ -370,7 +370,7 @@ def error_rate_gate(
         "monolith_error_rate": _round(monolith_rate),
     }
     thresholds = {"error_rate_margin": margin, "min_requests": min_requests}
-    if served < min_requests or monolith.requests < min_requests:
+    if served < max(min_requests, 1) or monolith.requests < max(min_requests, 1):
         return GateResult(
             "error_rate",
             WAITING,
@@ -408,7 +408,7 @@ def latency_gate(
         "monolith_requests": monolith.requests,
     }
     thresholds = {"p99_margin": margin, "min_requests": min_requests}
-    if service.requests < min_requests or monolith.requests < min_requests:
+    if service.requests < max(min_requests, 1) or monolith.requests < max(min_requests, 1):
         return GateResult("latency", WAITING, figures, thresholds, ["not enough requests yet"])
     assert service_p is not None and monolith_p is not None
     if service_p > monolith_p + margin and not math.isinf(monolith_p):
