@@ -84,6 +84,16 @@ ENVIRONMENT = {
     "(1000).",
     "CATALOG_INBOX_MAX_ATTEMPTS": "Deliveries before a failing message is dead-lettered (5).",
     "CATALOG_INBOX_RETRY_BACKOFF": "First retry delay of a failing message, in seconds (0.5).",
+    "INVENTORY_DATABASE_URL": "The inventory service's own database (SQLite file "
+    "`var/inventory.sqlite3` when unset).",
+    "INVENTORY_INBOX_QUEUE": "The inventory service's inbox queue (default "
+    "`inventory-service.events`).",
+    "INVENTORY_INBOX_BATCH_SIZE": "Messages the inventory consumer applies per transaction (500).",
+    "INVENTORY_INBOX_PREFETCH": "Unacked messages the broker may push to the inventory consumer "
+    "(1000).",
+    "INVENTORY_INBOX_MAX_ATTEMPTS": "Deliveries before a failing message is dead-lettered (5).",
+    "INVENTORY_INBOX_RETRY_BACKOFF": "First retry delay of a failing message, in seconds (0.5).",
+    "DEMO_INVENTORY_PORT": "`make run`: the inventory service's port (8003).",
     "MONOLITH_INBOX_QUEUE": "The monolith's inbox queue for reverse sync (default "
     "`monolith.events`).",
     "MONOLITH_INBOX_BATCH_SIZE": "Messages the monolith's consumer applies per transaction (500).",
@@ -140,6 +150,7 @@ ENV_SOURCES = [
     "strangler/settings_blocks.py",
     "monolith/config/settings.py",
     "extracted/catalog/config/settings.py",
+    "extracted/inventory/config/settings.py",
     "strangler/*/conf.py",
     "strangler/*/*.py",
     "deploy/demo.py",
