@@ -9,6 +9,7 @@ command of the right project, or a real WSGI module), its health check and its d
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shlex
@@ -33,7 +34,8 @@ SECRETS = {
     "MONOLITH_DB_PASSWORD": "monolith-pass",
     "CATALOG_DB_PASSWORD": "catalog-pass",
     "CONTROL_DB_PASSWORD": "control-pass",
-    "STRANGLER_INTERNAL_TOKEN": "internal-token",
+    "MONOLITH_INTERNAL_KEY": "monolith-internal-key",
+    "CATALOG_INTERNAL_KEY": "catalog-internal-key",
 }
 MANAGE = {
     "manage.py": ROOT / "manage.py",
@@ -234,6 +236,24 @@ def test_each_database_url_points_at_its_own_server(compose: dict[str, Any]) -> 
     assert env["BROKER_URL"] == "amqp://strangler:rabbit-pass@rabbitmq:5672/%2F"
     gateway_env = compose["services"]["gateway"]["environment"]
     assert gateway_env["DATABASE_URL"] == env["DATABASE_URL"]  # merged from the shared block
+
+
+def test_each_side_calls_the_other_with_a_key_of_its_own(compose: dict[str, Any]) -> None:
+    sides = {
+        "monolith": ("monolith", "catalog-service"),
+        "catalog": ("catalog-service", "monolith"),
+    }
+    keys = {"monolith": "monolith-internal-key", "catalog-service": "catalog-internal-key"}
+    for name, service in compose["services"].items():
+        side = name.split("-")[0]
+        if side not in sides or name.endswith("-db"):
+            continue
+        me, other = sides[side]
+        env = service["environment"]
+        assert "STRANGLER_INTERNAL_TOKEN" not in env, name
+        assert env["STRANGLER_INTERNAL_KEY"] == keys[me], name
+        assert json.loads(env["STRANGLER_INTERNAL_CREDENTIALS"]) == {other: [keys[other]]}, name
+    assert "STRANGLER_INTERNAL_KEY" not in compose["services"]["gateway"]["environment"]
 
 
 def test_compose_routing_table_is_accepted_by_the_gateway(compose: dict[str, Any]) -> None:
