@@ -381,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         "also DEMO_BACKFILL=0",
     )
     side = commands.add_parser("prepare-side", help=argparse.SUPPRESS)
-    side.add_argument("side", choices=["monolith", "catalog"])
+    side.add_argument("side", choices=["monolith", *SERVICE_SETTINGS])
     side.add_argument("--no-backfill", dest="backfill", action="store_false")
     routing = commands.add_parser("route", help="route a context's traffic at the gateway")
     routing.add_argument("context", help="the context to route: catalog or inventory")

@@ -29,6 +29,7 @@ pytestmark = pytest.mark.e2e
 SERVER_VARIABLES = (
     "DATABASE_URL",
     "CATALOG_DATABASE_URL",
+    "INVENTORY_DATABASE_URL",
     "STRANGLER_CONTROL_DATABASE_URL",
     "BROKER_URL",
     "STRANGLER_EXCHANGE",
@@ -49,6 +50,9 @@ PROCESSES = {
     "catalog",
     "catalog-consumer",
     "catalog-relay",
+    "inventory",
+    "inventory-consumer",
+    "inventory-relay",
     "monolith-consumer",
 }
 
@@ -103,6 +107,7 @@ def demo_stack(tmp_path: Path) -> Iterator[DemoStack]:
         DEMO_GATEWAY_PORT=str(free_port()),
         DEMO_MONOLITH_PORT=str(free_port()),
         DEMO_CATALOG_PORT=str(free_port()),
+        DEMO_INVENTORY_PORT=str(free_port()),
     )
     for name in SERVER_VARIABLES:
         env.pop(name, None)
