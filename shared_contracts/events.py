@@ -78,6 +78,16 @@ EVENTS: list[dict[str, str]] = [
         ),
     },
     {
+        "type": "inventory.reservation.refused",
+        "kind": "domain",
+        "producer": "inventory",
+        "subject": "order id",
+        "description": (
+            "The stock an order asked for could not be reserved (out of stock); nothing is held "
+            "for it, and the order is rejected."
+        ),
+    },
+    {
         "type": "orders.order.upserted",
         "kind": "state-transfer",
         "producer": "orders",

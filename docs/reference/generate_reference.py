@@ -78,6 +78,9 @@ ENVIRONMENT = {
     "INVENTORY_SERVICE_URL": "The monolith's peer for the inventory (`STRANGLER_SYNC['PEERS']`): "
     "reconcile, cutover and migration_status reach the inventory service there.",
     "MONOLITH_URL": "The catalog service's peer (`STRANGLER_SYNC['PEERS']`).",
+    "MONOLITH_ORDER_STOCK_TIMEOUT": "Seconds an order placed while the inventory service writes "
+    "inventory waits for the service to reserve its stock before `expire_sagas` rejects it "
+    "(`STRANGLER_SAGAS['TYPES']['orders.place_order']['timeout']`). Default `60`.",
     "CATALOG_INBOX_QUEUE": "The catalog service's inbox queue (default `catalog-service.events`).",
     "CATALOG_INBOX_BATCH_SIZE": "Messages the catalog consumer applies per transaction (500).",
     "CATALOG_INBOX_PREFETCH": "Unacked messages the broker may push to the catalog consumer "

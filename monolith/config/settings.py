@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "strangler.ownership",
     "strangler.cutover",
     "strangler.autopilot",
+    "strangler.sagas",
     "monolith.catalog",
     "monolith.inventory",
     "monolith.customers",
@@ -146,7 +147,14 @@ STRANGLER_TRANSPORT = transport_from_env()
 # Reverse sync: once a context is cut over to its service, the monolith consumes the service's
 # events into its legacy tables (monolith/config/inbox.py); its own events are skipped there.
 _INBOX_QUEUE = os.environ.get("MONOLITH_INBOX_QUEUE", "monolith.events")
-_INBOX_BINDING_KEYS = ["catalog.#", "inventory.stock.upserted"]
+# Orders' stock sagas (below) wait for the inventory service's answers.
+_INBOX_BINDING_KEYS = [
+    "catalog.#",
+    "inventory.stock.upserted",
+    "inventory.stock.reserved",
+    "inventory.stock.released",
+    "inventory.reservation.refused",
+]
 STRANGLER_INBOX = {
     "SUBSCRIBER": STRANGLER_SERVICE_NAME,
     "QUEUE": _INBOX_QUEUE,
@@ -168,6 +176,18 @@ STRANGLER_OWNERSHIP = {
     "CONTEXTS": {
         "catalog": {"service": "catalog-service", "default_writer": "monolith"},
         "inventory": {"service": "inventory-service", "default_writer": "monolith"},
+    },
+}
+# Orders across the split (docs/adr/0012): once the inventory service writes inventory, an order
+# is placed pending and waits for the service to reserve its stock; `manage.py expire_sagas`
+# rejects the orders it did not answer within the timeout.
+STRANGLER_SAGAS = {
+    "TYPES": {
+        "orders.place_order": {
+            "context": "inventory",
+            "timeout": float(os.environ.get("MONOLITH_ORDER_STOCK_TIMEOUT", "60")),
+            "on_timeout": "monolith.orders.services.order_placement_timed_out",
+        },
     },
 }
 # The gateway's routing table (deploy/demo.py writes it): the migration dashboard shows each

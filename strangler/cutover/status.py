@@ -48,6 +48,10 @@ def context_status(
             status["reader_behind_error"] = str(exc)
     for side in sides.values():
         side.close()
+    if apps.is_installed("strangler.sagas"):
+        from strangler.sagas.selectors import sagas_status
+
+        status["sagas"] = sagas_status(context)
     if apps.is_installed("strangler.autopilot"):
         from strangler.autopilot.selectors import autopilot_status
 

@@ -39,6 +39,21 @@ def outbox_capture_suppressed() -> Iterator[None]:
         _capture_suppressed.reset(token)
 
 
+@contextlib.contextmanager
+def outbox_capture_resumed() -> Iterator[None]:
+    """Writes inside this block record their events again, even inside a sync handler.
+
+    For a handler that performs a step of a saga as the writer of its own context (reserve the
+    stock an order asks for): those writes are this side's own, not a copy of another side's,
+    and their events (the step's answer) must be published.
+    """
+    token = _capture_suppressed.set(False)
+    try:
+        yield
+    finally:
+        _capture_suppressed.reset(token)
+
+
 def capture_is_suppressed() -> bool:
     return _capture_suppressed.get()
 

@@ -115,7 +115,14 @@ STRANGLER_INBOX = inbox_settings(
     service_name=STRANGLER_SERVICE_NAME,
     env_prefix="INVENTORY",
     handlers="extracted.inventory.inventory.handlers.HANDLERS",
-    binding_keys=["inventory.stock.upserted"],
+    binding_keys=[
+        "inventory.stock.upserted",
+        "inventory.stock.reserved",
+        "inventory.stock.released",
+        # The orders' stock sagas this service answers once it writes inventory (ADR 0012).
+        "orders.order.placed",
+        "orders.order.cancelled",
+    ],
 )
 # What `manage.py setup_broker` declares: the same subscription the consumer reads.
 STRANGLER_SUBSCRIPTIONS = [subscription_of(STRANGLER_INBOX)]

@@ -10,6 +10,7 @@ from extracted.inventory.inventory.models import Reservation, StockItem
 STOCK_UPSERTED = "inventory.stock.upserted"
 STOCK_RESERVED = "inventory.stock.reserved"
 STOCK_RELEASED = "inventory.stock.released"
+RESERVATION_REFUSED = "inventory.reservation.refused"
 
 
 def stock_upserted_payload(stock: StockItem) -> dict[str, Any]:
@@ -33,4 +34,18 @@ def reservation_payload(reservation: Reservation) -> dict[str, Any]:
         "order_id": reservation.order_id,
         "reservation_id": reservation.pk,
         "quantity": reservation.quantity,
+    }
+
+
+def reservation_refused_payload(
+    order_id: int, reason: str, shortages: list[tuple[str, int, int]]
+) -> dict[str, Any]:
+    """Domain event data of `inventory.reservation.refused`: (sku, requested, available) each."""
+    return {
+        "order_id": order_id,
+        "reason": reason,
+        "shortages": [
+            {"sku": sku, "requested": requested, "available": available}
+            for sku, requested, available in shortages
+        ],
     }

@@ -93,3 +93,29 @@ class Reservation(models.Model):
     @property
     def is_open(self) -> bool:
         return not (self.released or self.fulfilled)
+
+
+class OrderReservationState(models.TextChoices):
+    RESERVED = "reserved", "Reserved"
+    REFUSED = "refused", "Refused (out of stock)"
+    RELEASED = "released", "Released (the order was cancelled)"
+
+
+class OrderReservation(models.Model):
+    """This service's answer to one order's stock saga, keyed by the order id.
+
+    The key makes a placed event that arrives again (a replay, or one overtaken by the order's
+    cancellation) reserve nothing twice: an order is answered once, and once released it is
+    never reserved again.
+    """
+
+    order_id = models.BigIntegerField(unique=True)
+    state = models.CharField(max_length=16, choices=OrderReservationState.choices)
+    detail = models.TextField(blank=True, default="")
+    decided_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"order {self.order_id}: {self.state}"

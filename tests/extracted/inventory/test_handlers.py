@@ -51,8 +51,9 @@ def assert_row_matches(model_label: str, data: dict[str, Any], mapping: dict[str
             assert_row_matches(child["model"], item, child)
 
 
-def test_every_event_type_has_a_handler() -> None:
-    assert sorted(HANDLERS) == sorted(SAMPLES)
+def test_every_state_transfer_event_type_has_a_handler() -> None:
+    # The rest of the registry answers the orders' stock sagas (test_order_saga.py).
+    assert set(SAMPLES) <= set(HANDLERS)
 
 
 @pytest.mark.parametrize("event_type", sorted(SAMPLES))

@@ -16,7 +16,8 @@ class Command(BaseCommand):
         "Print, per context (STRANGLER_OWNERSHIP['CONTEXTS']): its writer, whether writes are "
         "frozen, the last cutover, each side's outbox backlog for the context, the reader's "
         "consumer lag and dead letters, and how many aggregates the reader is behind the "
-        "writer, and where its autopilot run stands (gates, decisions). The other side is "
+        "writer, the sagas waiting for its answer (in flight, overdue, how the others ended), "
+        "and where its autopilot run stands (gates, decisions). The other side is "
         "asked over /internal/cutover/ (STRANGLER_SYNC['PEERS']); "
         "--json for scripts."
     )
@@ -80,6 +81,10 @@ def render_status(status: dict[str, Any]) -> str:
     behind = status.get("reader_behind")
     if behind is not None:
         lines.append(f"  reader behind writer: {behind} aggregates")
+    if "sagas" in status:
+        from strangler.sagas.selectors import render_sagas
+
+        lines.extend(render_sagas(status["sagas"]))
     if "autopilot" in status:
         from strangler.autopilot.selectors import render_autopilot
 
