@@ -4,31 +4,54 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Saga',
+            name="Saga",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('saga_type', models.CharField(max_length=100)),
-                ('key', models.CharField(max_length=100)),
-                ('context', models.CharField(help_text='The context whose answer it waits for.', max_length=64)),
-                ('step', models.CharField(max_length=64)),
-                ('state', models.CharField(choices=[('waiting', 'Waiting for an answer'), ('completed', 'Completed'), ('compensated', 'Compensated')], default='waiting', max_length=16)),
-                ('outcome', models.CharField(blank=True, default='', max_length=64)),
-                ('detail', models.TextField(blank=True, default='')),
-                ('deadline', models.DateTimeField()),
-                ('created_at', models.DateTimeField()),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("saga_type", models.CharField(max_length=100)),
+                ("key", models.CharField(max_length=100)),
+                (
+                    "context",
+                    models.CharField(
+                        help_text="The context whose answer it waits for.", max_length=64
+                    ),
+                ),
+                ("step", models.CharField(max_length=64)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("waiting", "Waiting for an answer"),
+                            ("completed", "Completed"),
+                            ("compensated", "Compensated"),
+                        ],
+                        default="waiting",
+                        max_length=16,
+                    ),
+                ),
+                ("outcome", models.CharField(blank=True, default="", max_length=64)),
+                ("detail", models.TextField(blank=True, default="")),
+                ("deadline", models.DateTimeField()),
+                ("created_at", models.DateTimeField()),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'indexes': [models.Index(fields=['state', 'deadline'], name='strangler_saga_due')],
-                'constraints': [models.UniqueConstraint(fields=('saga_type', 'key'), name='strangler_saga_type_key')],
+                "indexes": [models.Index(fields=["state", "deadline"], name="strangler_saga_due")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("saga_type", "key"), name="strangler_saga_type_key"
+                    )
+                ],
             },
         ),
     ]
