@@ -1,12 +1,14 @@
-"""Cutover of the catalog with 100,000 products: how long the command takes, how long writes freeze.
+"""Cutover of the catalog with 100,000 products: how long the command takes, how long writes freeze,
+and how many 503s clients see through the gateway with and without holding writes across it.
 
 Real processes (monolith and catalog service: web server, relay and consumer each) on PostgreSQL
 and RabbitMQ. The monolith's catalog is filled by COPY, the service fills itself from it with
-the copy phase (`copy_context catalog`), then `cutover catalog --to service` runs while a client
-keeps writing (retrying on 503, following the writer on 409), and `cutover catalog --to monolith`
-rolls it back.
+the copy phase (`copy_context catalog`), then `cutover catalog --to service` runs while two
+clients keep writing through two gateways that follow the writer: one with FREEZE_HOLD_SECONDS
+0 (every frozen write answered 503 at once: before), one holding writes across the freeze
+(after). Both retry a 503 shortly. `cutover catalog --to monolith` rolls it back the same way.
 
-    python -m bench.cutover [--products 100000] [--budget 900]
+    python -m bench.cutover [--products 100000] [--hold-seconds 5] [--budget 900]
 
 Writes bench/results/cutover.json.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -34,7 +37,12 @@ from bench.common import (
     work_dir,
     write_result,
 )
-from tests.e2e.cutover_stack import CutoverStack, SteadyWriter, cutover_stack
+from tests.e2e.cutover_stack import CutoverStack, cutover_stack
+from tests.e2e.gateway_front import GatewayFront, GatewayWriter
+
+# The two clients of each cutover: through a gateway that answers a frozen write at once, and
+# through one that holds it (FREEZE_HOLD_SECONDS).
+CLIENTS = ("hold_off", "hold_on")
 
 
 def fill_monolith(stack: CutoverStack, products: int) -> float:
@@ -74,8 +82,20 @@ def cutover(stack: CutoverStack, to: str, run_on: str) -> dict[str, Any]:
     return {"wall_seconds": wall, **result, "step_seconds": steps}
 
 
-def run(products: int, budget: Budget) -> dict[str, Any]:
+def client_numbers(writer: GatewayWriter) -> dict[str, Any]:
+    return {
+        "writes": writer.writes,
+        "answers_503": writer.frozen_answers,
+        "writes_refused": writer.refused_writes,
+        "longest_write_seconds": writer.longest_wait,
+        "redirects": writer.redirects,
+    }
+
+
+def run(products: int, hold_seconds: float, budget: Budget) -> dict[str, Any]:
     group = ProcessGroup(work_dir("cutover"))
+    # The stack makes the identity keys of this run; a previous run's are not reused.
+    shutil.rmtree(work_dir("cutover") / "identity", ignore_errors=True)
     try:
         with cutover_stack(
             group,
@@ -103,25 +123,50 @@ def run(products: int, budget: Budget) -> dict[str, Any]:
             sync_seconds = time.monotonic() - started
             print(f"copied and synced in {sync_seconds:.1f}s", flush=True)
 
+            folder = work_dir("cutover") / "gateways"
+            gateways = {
+                client: GatewayFront(
+                    stack,
+                    group,
+                    folder,
+                    name=f"gateway-{client.replace('_', '-')}",
+                    hold_seconds=hold_seconds if client == "hold_on" else 0.0,
+                )
+                for client in CLIENTS
+            }
             results = {}
             for to, run_on in (("service", "monolith"), ("monolith", "catalog-service")):
-                writer = SteadyWriter(
-                    stack, prefix=f"W{to}", max_seconds=budget.bounded(300), pause=0.02
-                )
-                writer.start()
-                writer.wait_for_writes(writer.writes + 20)
-                before = writer.writes
+                writers = {
+                    client: GatewayWriter(
+                        stack,
+                        gateways[client],
+                        prefix=f"W{to}-{client}",
+                        max_seconds=budget.bounded(300),
+                        pause=0.02,
+                    )
+                    for client in CLIENTS
+                }
+                for writer in writers.values():
+                    writer.start()
+                for writer in writers.values():
+                    writer.wait_for_writes(writer.writes + 20)
+                before = {client: writer.writes for client, writer in writers.items()}
                 measured = cutover(stack, to, run_on)
-                writer.wait_for_writes(before + 20)
-                writer.stop()
-                if writer.errors:
-                    raise BenchError(f"the writer failed: {writer.errors}")
-                measured["client_longest_write_seconds"] = writer.longest_wait
-                measured["client_503_answers"] = writer.frozen_answers
+                for client, writer in writers.items():
+                    writer.wait_for_writes(before[client] + 20)
+                for writer in writers.values():
+                    writer.stop()
+                failed = {c: w.errors for c, w in writers.items() if w.errors}
+                if failed:
+                    raise BenchError(f"a writer failed: {failed}")
+                measured["clients"] = {c: client_numbers(w) for c, w in writers.items()}
                 results[to] = measured
+                off, on = (measured["clients"][c] for c in CLIENTS)
                 print(
                     f"cutover to {to}: {measured['wall_seconds']:.2f}s, writes frozen "
-                    f"{measured['frozen_seconds']:.2f}s",
+                    f"{measured['frozen_seconds']:.2f}s; client 503s without the hold "
+                    f"{off['answers_503']} ({off['writes_refused']} writes), with it "
+                    f"{on['answers_503']} ({on['writes_refused']} writes)",
                     flush=True,
                 )
             stack.wait_stores_equal(timeout=budget.bounded(300))
@@ -129,6 +174,7 @@ def run(products: int, budget: Budget) -> dict[str, Any]:
                 "products": products,
                 "copy_seconds": copy_seconds,
                 "sync_seconds": sync_seconds,
+                "freeze_hold_seconds": hold_seconds,
                 "cutovers": results,
             }
     finally:
@@ -138,30 +184,53 @@ def run(products: int, budget: Budget) -> dict[str, Any]:
 def tables(result: dict[str, Any]) -> list[Table]:
     summary = Table(
         f"cutover of the catalog, {result['products']:,} products (PostgreSQL, RabbitMQ)",
-        ["direction", "command s", "frozen s", "longest client write s", "503 answers"],
+        ["direction", "command s", "frozen s"],
+    )
+    hold = result.get("freeze_hold_seconds")
+    clients = Table(
+        f"clients writing through the gateway during the cutover (hold: {hold:g} s)"
+        if hold is not None
+        else "clients writing during the cutover",
+        [
+            "direction",
+            "hold",
+            "writes",
+            "503 answers",
+            "writes that met a 503",
+            "longest write s",
+        ],
     )
     steps = Table(
         "seconds per step", ["direction", *next(iter(result["cutovers"].values()))["step_seconds"]]
     )
     for to, measured in result["cutovers"].items():
-        summary.add(
-            f"to {to}",
-            measured["wall_seconds"],
-            measured["frozen_seconds"],
-            measured["client_longest_write_seconds"],
-            measured["client_503_answers"],
-        )
+        summary.add(f"to {to}", measured["wall_seconds"], measured["frozen_seconds"])
+        for client, numbers in measured.get("clients", {}).items():
+            clients.add(
+                f"to {to}",
+                "on" if client == "hold_on" else "off",
+                numbers["writes"],
+                numbers["answers_503"],
+                numbers["writes_refused"],
+                numbers["longest_write_seconds"],
+            )
         steps.add(f"to {to}", *measured["step_seconds"].values())
-    return [summary, steps]
+    return [summary, clients, steps]
 
 
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--products", type=int, default=100_000)
+    parser.add_argument(
+        "--hold-seconds",
+        type=float,
+        default=5.0,
+        help="FREEZE_HOLD_SECONDS of the gateway that holds writes (the kit's default)",
+    )
     parser.add_argument("--budget", type=float, default=900.0, help="seconds the run may take")
     args = parser.parse_args(argv)
     budget = Budget(args.budget)
-    result = run(args.products, budget)
+    result = run(args.products, args.hold_seconds, budget)
     found = tables(result)
     print_tables(found)
     path = write_result("cutover", {**result, "tables": [t.to_dict() for t in found]})

@@ -36,7 +36,7 @@ TARGETS: list[tuple[tuple[str, str], str, Callable[[float], bool]]] = [
 
 def load_results(folder: Path) -> dict[str, dict[str, Any]]:
     results = {}
-    for name in ("sync", "gateway", "replay", "reconcile", "copy_fill", "summary"):
+    for name in ("sync", "gateway", "replay", "reconcile", "copy_fill", "cutover", "summary"):
         path = folder / f"{name}.json"
         if path.exists():
             results[name] = json.loads(path.read_text())
@@ -152,12 +152,33 @@ def chart_copy_fill(result: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def chart_cutover(result: dict[str, Any], path: Path) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    directions = list(result["cutovers"])
+    width = 0.38
+    for offset, (client, label, color) in enumerate(
+        (("hold_off", "hold off (before)", "#888888"), ("hold_on", "hold on (after)", "#2b7bba"))
+    ):
+        xs = [index + (offset - 0.5) * width for index in range(len(directions))]
+        values = [result["cutovers"][d]["clients"][client]["answers_503"] for d in directions]
+        ax.bar(xs, values, width, label=label, color=color)
+    ax.set_xticks(range(len(directions)), [f"to {d}" for d in directions])
+    ax.set_ylabel("503 answers a client saw")
+    ax.set_title(f"Client-visible 503s during a cutover ({result['products']:,} products)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 CHARTS = {
     "sync": chart_sync,
     "gateway": chart_gateway,
     "replay": chart_replay,
     "reconcile": chart_reconcile,
     "copy_fill": chart_copy_fill,
+    "cutover": chart_cutover,
 }
 
 
@@ -199,6 +220,7 @@ def render(folder: Path = RESULTS_DIR, docs: Path = DOCS, images: Path = IMAGES)
         ("replay", "Backfill and replay into an empty projection"),
         ("reconcile", "Reconcile"),
         ("copy_fill", "Copy phase: bulk fill of an empty projection"),
+        ("cutover", "Cutover under client writes"),
     ):
         result = results.get(name)
         lines += [f"## {heading}", ""]
@@ -291,7 +313,14 @@ METHOD = """## How each number is made
   reconcile that ends it is shown apart). Limits in the same run: COPY of the same rows from
   Python into an empty copy of the service's product table, and a database-to-database COPY
   piping `COPY TO STDOUT` into `COPY FROM STDIN`. The event path (`backfill`) is the replay
-  benchmark's backfill row."""
+  benchmark's backfill row.
+- **Cutover.** bench/cutover.py: 100,000 products filled into the catalog service by the copy
+  phase, then `cutover catalog --to service` and back while two clients create products and
+  change prices through two gateways that follow the writer, one with `FREEZE_HOLD_SECONDS` 0
+  (a frozen write is answered 503 at once: before) and one holding writes across the freeze
+  (after). Each client retries a 503 after 20 ms; "503 answers" counts every 503 it read,
+  "writes that met a 503" the writes behind them; the longest write runs from its first send
+  to its acknowledgement."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -31,7 +32,13 @@ from strangler.gateway.headers import (
 from strangler.gateway.inspection import GatewayRefusal, ProxiedRequest, inspect_request
 from strangler.gateway.metrics import GatewayMetrics
 from strangler.gateway.ownership import OwnershipReader, OwnershipWatcher
-from strangler.gateway.registry import Instance, Lease, Registry, counts_as_failure
+from strangler.gateway.registry import (
+    Instance,
+    Lease,
+    Registry,
+    counts_as_failure,
+    is_intended,
+)
 from strangler.gateway.routing import (
     DENY,
     DENY_UNMATCHED,
@@ -41,6 +48,7 @@ from strangler.gateway.routing import (
     Route,
     RoutingConfigError,
     RoutingTable,
+    WriteDecision,
     goes_to_service,
     parse_client_key,
     write_decision,
@@ -84,6 +92,7 @@ class GatewayApp:
         )
         self.registry = Registry(settings)
         self.registry.on_change = self._instance_changed
+        self.registry.on_transition = self._instance_transition
         self.trusted = TrustedProxies(settings.trusted_proxies)
         self._default_client_key = parse_client_key(settings.client_key)
         self.table: RoutingTable | None = None
@@ -202,6 +211,9 @@ class GatewayApp:
         for backend in self.registry.backends.values():
             for instance in backend.instances:
                 self._instance_changed(instance)
+                # Zero from the start, so that "never ejected" reads as a 0, not as no series.
+                self.metrics.ejections.labels(instance.backend, instance.url)
+                self.metrics.circuit_opened.labels(instance.backend, instance.url)
 
     async def reload(self) -> bool:
         """Re-read the routing source; a broken table is logged and the old one kept."""
@@ -244,6 +256,10 @@ class GatewayApp:
             self.registry.expire()
             if self.settings.health_interval <= 0:
                 self.registry.readmit_expired_ejections()
+
+    def _instance_transition(self, instance: Instance, event: str) -> None:
+        counter = self.metrics.ejections if event == "ejected" else self.metrics.circuit_opened
+        counter.labels(instance.backend, instance.url).inc()
 
     def _instance_changed(self, instance: Instance) -> None:
         self.metrics.circuit.labels(instance.backend, instance.url).set(int(instance.breaker.state))
@@ -320,17 +336,7 @@ class GatewayApp:
         if route.context is not None:
             decision = write_decision(route, request.method, self.ownership.get(route.context))
             if decision is not None:  # an unsafe method: the context's writer, whatever the mode
-                if decision.backend is None:
-                    if decision.code == "writes_frozen":
-                        self.metrics.writes_frozen.labels(route.context).inc()
-                    raise GatewayRefusal(
-                        decision.status,
-                        decision.code,
-                        decision.message,
-                        retry_after=decision.retry_after,
-                    )
-                backend = decision.backend
-                return backend, await self._proxy(backend, request, receive, send)
+                return await self._write(route, route.context, decision, request, receive, send)
         mode = route.mode
         if mode == "monolith" or route.service is None:
             return MONOLITH, await self._proxy(MONOLITH, request, receive, send)
@@ -347,6 +353,116 @@ class GatewayApp:
         if not route.mirrors(request.method):
             return MONOLITH, await self._proxy(MONOLITH, request, receive, send)
         return MONOLITH, await self._proxy(MONOLITH, request, receive, send, shadow=route)
+
+    async def _write(
+        self,
+        route: Route,
+        context: str,
+        decision: WriteDecision,
+        request: ProxiedRequest,
+        receive: Receive,
+        send: Send,
+    ) -> tuple[str, int]:
+        """An unsafe request on a context's route: to the context's writer.
+
+        Across a freeze (the gateway's own `writes_frozen`, or a backend's intended 503) a body
+        read whole is held until a read of the control database begun after the refusal finds
+        the writes open; the writer is then resolved again (the cutover may have moved it) and
+        the request sent there, for at most FREEZE_HOLD_SECONDS.
+        """
+        if self.settings.freeze_hold_seconds <= 0:
+            if decision.backend is None:
+                raise self._write_refusal(context, decision)
+            return decision.backend, await self._proxy(decision.backend, request, receive, send)
+        body, complete = await self._read_body(request, receive)
+        if not complete:  # a body that cannot be replayed cannot be held
+            if decision.backend is None:
+                raise self._write_refusal(context, decision, close=True)
+            payload = self._stream_rest(body, receive)
+            lease, response = await self._exchange(decision.backend, request, payload)
+            return decision.backend, await self._relay(lease, response, request, send)
+        deadline = time.monotonic() + self.settings.freeze_hold_seconds
+        since = -math.inf  # the gateway's own refusal: any read showing open writes is newer
+        held = False
+        while True:
+            if decision.backend is None:
+                if decision.code != "writes_frozen":
+                    raise self._write_refusal(context, decision)
+                held = True
+                if not await self._hold(context, since, deadline, receive):
+                    self.metrics.held_writes.labels(context, "expired").inc()
+                    raise self._write_refusal(context, decision)
+                decision = self._decide_again(route, context, request)
+                continue
+            backend = decision.backend
+            lease, response = await self._exchange(backend, request, body)
+            if not _holdable(response) or time.monotonic() >= deadline:
+                status = await self._relay(lease, response, request, send)
+                if held:
+                    self.metrics.held_writes.labels(context, "sent").inc()
+                return backend, status
+            # The backend's intended 503 (its view of the freeze is newer than the gateway's):
+            # kept, to be answered if the hold runs out.
+            try:
+                answer = await response.read()
+            except UpstreamError:
+                self._finish(lease, 502)
+                raise
+            self._finish(lease, response.status, response.headers)
+            held, since = True, time.monotonic()
+            if not await self._hold(context, since, deadline, receive):
+                self.metrics.held_writes.labels(context, "expired").inc()
+                await self._answer(response.status, response.headers, answer, request, send)
+                return backend, response.status
+            decision = self._decide_again(route, context, request)
+
+    async def _hold(self, context: str, since: float, deadline: float, receive: Receive) -> bool:
+        """Wait until a read begun at or after `since` finds the context's writes open: True,
+        or False when the deadline passes first; ClientDisconnected when the client leaves."""
+        opened = asyncio.ensure_future(
+            self.ownership.wait_until_open(context, since=since, deadline=deadline)
+        )
+        gone = asyncio.ensure_future(_client_gone(receive))
+        holding = self.metrics.holding.labels(context)
+        holding.inc()
+        try:
+            await asyncio.wait((opened, gone), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            holding.dec()
+            opened.cancel()
+            gone.cancel()
+        if gone.done() and not gone.cancelled():
+            self.metrics.held_writes.labels(context, "client_gone").inc()
+            raise ClientDisconnected()
+        return opened.done() and not opened.cancelled() and opened.result() is not None
+
+    def _decide_again(self, route: Route, context: str, request: ProxiedRequest) -> WriteDecision:
+        """The writer as the gateway knows it now (a held write follows the cutover)."""
+        decision = write_decision(route, request.method, self.ownership.get(context))
+        assert decision is not None  # an unsafe method on a route with a context
+        return decision
+
+    def _write_refusal(
+        self, context: str, decision: WriteDecision, *, close: bool = False
+    ) -> GatewayRefusal:
+        if decision.code == "writes_frozen":
+            self.metrics.writes_frozen.labels(context).inc()
+        return GatewayRefusal(
+            decision.status,
+            decision.code,
+            decision.message,
+            retry_after=decision.retry_after,
+            close=close,
+        )
+
+    async def _answer(
+        self, status: int, headers: Headers, body: bytes, request: ProxiedRequest, send: Send
+    ) -> None:
+        """A backend's answer kept in memory, sent to the client as the backend gave it."""
+        kept = strip_hop_by_hop(headers)
+        kept.append((CORRELATION_HEADER, request.correlation_id))
+        await send({"type": "http.response.start", "status": status, "headers": kept})
+        await send({"type": "http.response.body", "body": body})
 
     def _client_key(self, route: Route, request: ProxiedRequest, scope: Scope) -> str:
         key = route.client_key or self._default_client_key
@@ -665,6 +781,24 @@ class GatewayApp:
             "shadow_pending": self._mirror.pending if self._mirror else 0,
             "contexts": self.ownership.status(),
         }
+
+
+def _holdable(response: UpstreamResponse) -> bool:
+    """A backend's intended 503 (writes frozen) with a body small enough to keep."""
+    return (
+        response.status == 503
+        and is_intended(response.headers)
+        and (response.done or response.short_body)
+    )
+
+
+async def _client_gone(receive: Receive) -> None:
+    """Returns when the client disconnects; call it once the request body was read whole."""
+    # The server may first repeat the end of an empty body; after that receive() waits.
+    for _ in range(2):
+        if (await receive())["type"] == "http.disconnect":
+            return
+    await asyncio.Event().wait()  # a server that keeps repeating itself: nothing to watch
 
 
 def _refusal_for(error: UpstreamError, backend: str) -> GatewayRefusal:

@@ -68,6 +68,14 @@ def check_gateway_settings(app_configs: Any = None, **kwargs: Any) -> list[Error
             errors.append(
                 Error(f"STRANGLER_GATEWAY[{key!r}] must be a positive number.", id="gateway.E003")
             )
+    hold = values["FREEZE_HOLD_SECONDS"]
+    if isinstance(hold, bool) or not isinstance(hold, int | float) or hold < 0:
+        errors.append(
+            Error(
+                "STRANGLER_GATEWAY['FREEZE_HOLD_SECONDS'] must be a number of seconds, 0 or more.",
+                id="gateway.E003",
+            )
+        )
     if values["BALANCE"] not in BALANCE_POLICIES:
         errors.append(
             Error(

@@ -102,6 +102,12 @@ DEFAULTS: dict[str, object] = {
     # STRANGLER_OWNERSHIP['CACHE_TTL'] on the backends, it bounds how long writes may still go to
     # the old writer after a flip (the backends' guard refuses those, so nothing is written twice).
     "OWNERSHIP_REFRESH": 0.5,
+    # Seconds a write may be held across a freeze: an unsafe request on a context's route that
+    # meets `503 writes_frozen` (the gateway's own, or a backend's answer marked intended) waits
+    # until a fresh read of the control database finds the writes open, then goes to the writer
+    # as it is then. Only a body read whole (up to BUFFER_BODY_BYTES) can be held; the client
+    # gets the 503 when the hold runs out. 0 answers every frozen write at once.
+    "FREEZE_HOLD_SECONDS": 5.0,
 }
 
 BALANCE_POLICIES = ("round_robin", "least_outstanding")
@@ -161,6 +167,7 @@ class GatewaySettings:
     registration_token: str = ""
     registration_ttl: float = 30.0
     ownership_refresh: float = 0.5
+    freeze_hold_seconds: float = 5.0
 
 
 def configured_values() -> dict[str, object]:
@@ -224,4 +231,5 @@ def gateway_settings() -> GatewaySettings:
         registration_token=token,
         registration_ttl=float(values["REGISTRATION_TTL"]),
         ownership_refresh=float(values["OWNERSHIP_REFRESH"]),
+        freeze_hold_seconds=float(values["FREEZE_HOLD_SECONDS"]),
     )

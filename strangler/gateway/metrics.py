@@ -65,6 +65,18 @@ class GatewayMetrics:
             ["backend", "instance"],
             registry=self.registry,
         )
+        self.ejections = Counter(
+            "gateway_instance_ejections_total",
+            "Times an instance was taken out of the pool (passive failures or a failed check).",
+            ["backend", "instance"],
+            registry=self.registry,
+        )
+        self.circuit_opened = Counter(
+            "gateway_circuit_opened_total",
+            "Times an instance's circuit breaker opened.",
+            ["backend", "instance"],
+            registry=self.registry,
+        )
         self.context_writer = Gauge(
             "gateway_context_writer",
             "1 for the side that writes the context (as last read), 0 for the other side.",
@@ -80,6 +92,19 @@ class GatewayMetrics:
         self.writes_frozen = Counter(
             "gateway_writes_frozen_total",
             "Unsafe requests the gateway answered 503 itself because the context was frozen.",
+            ["context"],
+            registry=self.registry,
+        )
+        self.held_writes = Counter(
+            "gateway_held_writes_total",
+            "Writes held across a freeze (FREEZE_HOLD_SECONDS), by context and outcome: sent "
+            "(to the writer once open), expired (answered 503), client_gone.",
+            ["context", "outcome"],
+            registry=self.registry,
+        )
+        self.holding = Gauge(
+            "gateway_writes_held",
+            "Writes being held across a freeze now, by context.",
             ["context"],
             registry=self.registry,
         )

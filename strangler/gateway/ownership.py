@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -118,11 +119,46 @@ class OwnershipWatcher:
         self._executor: ThreadPoolExecutor | None = None
         self._inflight: asyncio.Future[dict[str, ContextOwner | OwnershipReadError]] | None = None
         self._inflight_since = 0.0
+        # When the pass that last read each context began (monotonic), and who waits for a pass.
+        self._read_since: dict[str, float] = {}
+        self._waiters: list[asyncio.Future[None]] = []
 
     # -- the hot path --------------------------------------------------------------------------
     def get(self, context: str) -> ContextOwner | None:
         """The last known state of a tracked context (a dict lookup, nothing else)."""
         return self._states.get(context)
+
+    def open_since(self, context: str, since: float) -> ContextOwner | None:
+        """The context's state if a read that began at or after `since` (monotonic) found its
+        writes open; None while it is frozen, not read since then, or not tracked."""
+        state = self._states.get(context)
+        if state is None or state.frozen or self._read_since.get(context, -math.inf) < since:
+            return None
+        return state
+
+    async def wait_until_open(
+        self, context: str, *, since: float, deadline: float
+    ) -> ContextOwner | None:
+        """Wait (for passes of `run`) until `open_since(context, since)` has a state, which it
+        returns; None once `deadline` (monotonic) passes first."""
+        loop = asyncio.get_running_loop()
+        while True:
+            state = self.open_since(context, since)
+            if state is not None:
+                return state
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                async with asyncio.timeout(remaining):
+                    await waiter
+            except TimeoutError:
+                return None
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
 
     # -- the routing table ---------------------------------------------------------------------
     def check(self, table: RoutingTable) -> None:
@@ -149,6 +185,7 @@ class OwnershipWatcher:
         for context in list(self._states):
             if context not in self._contexts:
                 del self._states[context]
+                self._read_since.pop(context, None)
 
     # -- refreshing ----------------------------------------------------------------------------
     async def refresh(self) -> None:
@@ -162,7 +199,8 @@ class OwnershipWatcher:
             loop = asyncio.get_running_loop()
             self._inflight = loop.run_in_executor(self._executor, self._read_all, contexts)
             self._inflight_since = time.monotonic()
-        waited = time.monotonic() - self._inflight_since
+        started = self._inflight_since  # the pass awaited here, whoever began it
+        waited = time.monotonic() - started
         try:
             results = await asyncio.wait_for(
                 asyncio.shield(self._inflight), max(SLOW_READ_SECONDS - waited, 0.01)
@@ -179,6 +217,14 @@ class OwnershipWatcher:
                 self._unread([context], str(result))
             else:
                 self._store(result)
+                self._read_since[context] = started
+        self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def run(self) -> None:
         """Refresh every `interval` seconds until cancelled."""

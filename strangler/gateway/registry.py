@@ -29,9 +29,12 @@ INTENDED_HEADER = b"x-strangler-intended"
 
 def counts_as_failure(status: int, headers: Iterable[tuple[bytes, bytes]] = ()) -> bool:
     """Whether a backend's answer counts against the instance (passive health, breaker)."""
-    if status not in UNAVAILABLE_STATUSES:
-        return False
-    return not any(name == INTENDED_HEADER for name, _ in headers)
+    return status in UNAVAILABLE_STATUSES and not is_intended(headers)
+
+
+def is_intended(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether the backend marked its answer as given on purpose (X-Strangler-Intended)."""
+    return any(name == INTENDED_HEADER for name, _ in headers)
 
 
 class UnknownBackendError(LookupError):
@@ -116,6 +119,9 @@ class Instance:
         self.outstanding = 0
         self.requests = 0
         self.failures = 0
+        # Times it was taken out of the pool, and times its breaker opened, since it was added.
+        self.ejections = 0
+        self.circuit_opens = 0
 
     def available(self, now: float) -> bool:
         return self.healthy and self.breaker.can_pass(now)
@@ -135,6 +141,8 @@ class Instance:
             "outstanding": self.outstanding,
             "requests": self.requests,
             "failures": self.failures,
+            "ejections": self.ejections,
+            "circuit_opens": self.circuit_opens,
             "dynamic": self.dynamic,
             "idle_connections": self.pool.idle_count,
         }
@@ -201,6 +209,9 @@ class Registry:
         self.clock = clock
         self.backends: dict[str, Backend] = {}
         self.on_change: Callable[[Instance], None] = lambda instance: None
+        # Told of an instance taken out of the pool ("ejected") or whose breaker opened
+        # ("circuit_opened"), once per transition.
+        self.on_transition: Callable[[Instance, str], None] = lambda instance, event: None
 
     # -- configuration -------------------------------------------------------------------------
     def apply_table(self, table: RoutingTable) -> None:
@@ -291,10 +302,16 @@ class Registry:
         if failed:
             instance.failures += 1
             instance.consecutive_failures += 1
+            was_open = instance.breaker.state is BreakerState.OPEN
             instance.breaker.record_failure(now)
+            if not was_open and instance.breaker.state is BreakerState.OPEN:
+                instance.circuit_opens += 1
+                self.on_transition(instance, "circuit_opened")
             if instance.healthy and instance.consecutive_failures >= self.settings.passive_failures:
                 instance.healthy = False
                 instance.ejected_until = now + self.settings.eject_seconds
+                instance.ejections += 1
+                self.on_transition(instance, "ejected")
                 logger.warning(
                     "instance %s of %s taken out after consecutive failures",
                     instance.url,
@@ -362,6 +379,9 @@ class Registry:
             instance.consecutive_failures = 0
             instance.ejected_until = 0.0
             instance.breaker.record_success()
+        else:
+            instance.ejections += 1
+            self.on_transition(instance, "ejected")
         logger.info(
             "instance %s of %s %s",
             instance.url,

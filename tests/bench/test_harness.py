@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from bench.common import BenchError, Table, percentile, ratio
-from bench.render import targets_table
+from bench.render import render, targets_table
 from bench.workload import paced, product_snapshot
 
 
@@ -65,3 +68,35 @@ def test_targets_table_says_which_targets_are_met() -> None:
     assert met["sync throughput ≥ 0.9x the limit pipeline"] == "yes"
     assert met["sync throughput ≥ 2x django-cqrs"] == "no"
     assert met["replay ≥ 0.5x COPY"] == "—"
+
+
+def test_the_cutover_section_shows_client_503s_with_the_hold_off_and_on(tmp_path: Path) -> None:
+    from bench.cutover import tables
+
+    client = {"writes": 90, "writes_refused": 1, "longest_write_seconds": 1.2, "redirects": 0}
+    measured = {
+        "wall_seconds": 6.0,
+        "frozen_seconds": 1.0,
+        "step_seconds": {"freeze": 0.04, "flip": 0.02},
+        "clients": {
+            "hold_off": {**client, "answers_503": 44},
+            "hold_on": {**client, "answers_503": 0, "writes_refused": 0},
+        },
+    }
+    result = {"products": 2000, "freeze_hold_seconds": 5.0, "cutovers": {"service": measured}}
+    results = tmp_path / "results"
+    results.mkdir()
+    document = {**result, "tables": [t.to_dict() for t in tables(result)]}
+    (results / "cutover.json").write_text(json.dumps(document))
+
+    page = render(results, tmp_path / "docs" / "benchmarks.md", tmp_path / "docs" / "images")
+
+    text = page.read_text()
+    section = text[text.index("## Cutover under client writes") :]
+    assert "![Cutover under client writes](images/bench-cutover.png)" in section
+    rows = [line for line in section.splitlines() if line.startswith("| to service |")]
+    assert [row.split("|")[2:5] for row in rows[1:3]] == [
+        [" off ", " 90 ", " 44 "],
+        [" on ", " 90 ", " 0 "],
+    ]
+    assert (tmp_path / "docs" / "images" / "bench-cutover.png").stat().st_size > 0

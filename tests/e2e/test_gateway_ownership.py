@@ -38,7 +38,13 @@ routes:
   - {{name: catalog, prefix: /api/catalog/, mode: shadow, service: catalog, context: catalog}}
   - {{name: svc, prefix: /api/svc/, mode: service, service: catalog, context: catalog}}
 """
-OPTIONS = {"HEALTH_INTERVAL": 0.3, "RELOAD_INTERVAL": 0.3, "CONNECT_TIMEOUT": 0.5}
+# No hold across a freeze: these tests look at the answers the gateway gives at once.
+OPTIONS = {
+    "HEALTH_INTERVAL": 0.3,
+    "RELOAD_INTERVAL": 0.3,
+    "CONNECT_TIMEOUT": 0.5,
+    "FREEZE_HOLD_SECONDS": 0,
+}
 FLIP_DEADLINE = 5.0  # OWNERSHIP_REFRESH is 0.5 s; anything near this deadline is a bug
 
 

@@ -38,18 +38,21 @@ def call(
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    asyncio.run(app.handle(scope, receive, send))
+    asyncio.run(serve(app, scope, receive, send))
     return sent[0]["status"], json.loads(sent[1]["body"])
+
+
+async def serve(app: GatewayApp, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """One request through the ASGI entry point (which starts the app); stopped afterwards."""
+    try:
+        await app(scope, receive, send)
+    finally:
+        await app.stop()
 
 
 @pytest.fixture
 def app(tmp_path: Path) -> GatewayApp:
-    routes = tmp_path / "routes.yaml"
-    routes.write_text(ROUTES)
-    source = FileSource(routes)
-    gateway = GatewayApp(GatewaySettings(max_body_bytes=1000), source)
-    gateway._apply(source.load())
-    return gateway
+    return gateway_with(tmp_path, ROUTES, max_body_bytes=1000)
 
 
 def test_transfer_encoding_with_content_length_is_a_400(app: GatewayApp) -> None:
@@ -106,10 +109,7 @@ def test_chunked_in_any_case_and_with_spaces_is_chunked(app: GatewayApp) -> None
 def gateway_with(tmp_path: Path, routes: str, **settings: Any) -> GatewayApp:
     path = tmp_path / "routes.yaml"
     path.write_text(routes)
-    source = FileSource(path)
-    gateway = GatewayApp(GatewaySettings(**settings), source)
-    gateway._apply(source.load())
-    return gateway
+    return GatewayApp(GatewaySettings(**{"health_interval": 0, **settings}), FileSource(path))
 
 
 def call_path(app: GatewayApp, path: str) -> int:
@@ -131,7 +131,7 @@ def call_path(app: GatewayApp, path: str) -> int:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    asyncio.run(app.handle(scope, receive, send))
+    asyncio.run(serve(app, scope, receive, send))
     return sent[0]["status"]
 
 

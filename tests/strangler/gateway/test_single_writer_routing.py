@@ -303,7 +303,13 @@ def call(app: GatewayApp, method: str) -> tuple[int, dict[bytes, bytes], dict]:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    asyncio.run(app.handle(scope, receive, send))
+    async def serve() -> None:  # the ASGI entry point starts the app; stopped afterwards
+        try:
+            await app(scope, receive, send)
+        finally:
+            await app.stop()
+
+    asyncio.run(serve())
     return sent[0]["status"], dict(sent[0]["headers"]), json.loads(sent[1]["body"])
 
 
@@ -313,14 +319,8 @@ def test_the_gateway_answers_frozen_writes_itself(tmp_path: Path) -> None:
     source = FileSource(routes)
     reader = ScriptedReader()
     reader.answer = owner("catalog-service", frozen=True, retry_after=3)
-    app = GatewayApp(
-        GatewaySettings(health_interval=0, connect_timeout=0.2), source, ownership_reader=reader
-    )
-    table = source.load()
-    app.ownership.check(table)
-    app.ownership.track(table.contexts)
-    asyncio.run(app.ownership.refresh())
-    app._apply(table)
+    settings = GatewaySettings(health_interval=0, connect_timeout=0.2, freeze_hold_seconds=0)
+    app = GatewayApp(settings, source, ownership_reader=reader)
 
     status, headers, body = call(app, "POST")
     assert (status, headers[b"retry-after"], body["error"]["code"]) == (503, b"3", "writes_frozen")
