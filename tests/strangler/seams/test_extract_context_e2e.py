@@ -8,6 +8,7 @@ database.
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 import urllib.error
 import urllib.request
@@ -16,15 +17,21 @@ from typing import Any
 
 import pytest
 
+from tests.identity import bearer, token_for
 from tests.processes import ROOT, ProcessGroup, base_env, free_port, wait_until
 from tests.strangler.seams.conftest import service_env
 
 PYTHON = sys.executable
 
 
+# A staff member's bearer token from the monolith (POST /api/auth/token/); both sides verify it
+# with the session's public key (tests/conftest.py, identity_environment).
+HEADERS: dict[str, str] = {}
+
+
 def call(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
+    request = urllib.request.Request(url, data=data, method=method, headers=HEADERS)
     request.add_header("Content-Type", "application/json")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -56,6 +63,15 @@ def test_service_consumes_customer_events_and_serves_the_same_json(
     manage = str(customers_service / "manage.py")
 
     run_once([PYTHON, "manage.py", "migrate", "--no-input"], monolith_env, ROOT)
+    control = ["migrate", "--database", "control", "--no-input"]
+    run_once([PYTHON, "manage.py", *control], monolith_env, ROOT)
+    staff = ("seams-staff", secrets.token_hex(12))
+    superuser = ["createsuperuser", "--no-input", "--username", staff[0], "--email", "s@x.test"]
+    run_once(
+        [PYTHON, "manage.py", *superuser],
+        {**monolith_env, "DJANGO_SUPERUSER_PASSWORD": staff[1]},
+        ROOT,
+    )
     run_once([PYTHON, manage, "migrate", "--no-input"], service, customers_service)
     run_once([PYTHON, manage, "setup_broker"], service, customers_service)
 
@@ -66,13 +82,14 @@ def test_service_consumes_customer_events_and_serves_the_same_json(
         "monolith",
         [PYTHON, "manage.py", "runserver", "--noreload", f"127.0.0.1:{monolith_port}"],
         monolith_env,
-        f"{monolith}/api/customers/",
+        f"{monolith}/readyz",
     )
+    HEADERS.update(bearer(token_for(monolith, staff)))
     processes.start_http(
         "service",
         [PYTHON, manage, "runserver", "--noreload", f"127.0.0.1:{service_port}"],
         service,
-        f"{extracted}/api/customers/",
+        f"{extracted}/readyz",
     )
     processes.start("relay", [PYTHON, "manage.py", "outbox_relay"], monolith_env)
     processes.start("consumer", [PYTHON, manage, "consume_events"], service)
