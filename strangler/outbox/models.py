@@ -14,7 +14,7 @@ class OutboxEvent(models.Model):
     """One recorded integration event; published_at is set once the broker confirmed it."""
 
     event_id = models.UUIDField(unique=True)
-    event_type = models.CharField(max_length=200, db_index=True)
+    event_type = models.CharField(max_length=200)
     source = models.CharField(max_length=200)
     subject = models.CharField(max_length=200)
     aggregate_type = models.CharField(max_length=200)
@@ -36,6 +36,9 @@ class OutboxEvent(models.Model):
     class Meta:
         db_table = "strangler_outbox_event"
         ordering = ["id"]
+        # Marking a row published writes a new version of it into every index that does not
+        # exclude published rows (ADR 0013): keep those few. Pending rows are found through the
+        # partial indexes, pruning walks the primary key, replay goes by id, aggregate or time.
         indexes = [
             models.Index(
                 fields=["partition", "id"],
@@ -43,7 +46,6 @@ class OutboxEvent(models.Model):
                 condition=models.Q(published_at__isnull=True),
             ),
             models.Index(fields=["aggregate_type", "subject", "id"], name="outbox_aggregate_idx"),
-            models.Index(fields=["published_at"], name="outbox_published_idx"),
             # Tiny: only rows waiting for a retry; lets the claim skip their aggregates cheaply.
             models.Index(
                 fields=["aggregate_type", "subject", "id"],

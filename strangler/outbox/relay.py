@@ -36,6 +36,7 @@ from strangler.transport.base import OutgoingMessage, PublishOutcome, Transport,
 logger = logging.getLogger(__name__)
 
 EVENTS = OutboxEvent._meta.db_table
+GAUGE_INTERVAL = 1.0  # seconds between refreshes of the backlog gauges, at least
 PARTITIONS = OutboxPartition._meta.db_table
 
 # A row may be published when it is pending, not waiting for a retry, and no earlier event of
@@ -202,6 +203,9 @@ class OutboxRelay:
         self.batch_size = batch_size or self.settings.batch_size
         self.after_confirm = after_confirm
         self._partitions_ready = False
+        # True while the last batch came back full: claim CLAIM_PARTITIONS so that other relays
+        # share the backlog. After a short batch (a trickle) every partition is claimed at once.
+        self._backlog = True
 
     def close(self) -> None:
         self.transport.close()
@@ -223,9 +227,12 @@ class OutboxRelay:
         started = time.perf_counter()
         with transaction.atomic():
             now = timezone.now()
-            rows = self._claim_rows(now, self.settings.claim_partitions, self.batch_size)
-            if rows and len(rows) < self.batch_size:
-                rows += self._top_up(rows, now)
+            wanted = self.settings.claim_partitions if self._backlog else self.settings.partitions
+            claimed, rows = self._claim_rows(now, wanted, self.batch_size)
+            # Fewer partitions than asked for means no other has publishable rows to give.
+            if len(claimed) == wanted and len(rows) < self.batch_size:
+                rows += self._top_up(claimed, len(rows), now)
+            self._backlog = len(rows) >= self.batch_size
             if not rows:
                 return BatchResult()
             partitions = tuple(dict.fromkeys(row.partition for row in rows))
@@ -256,72 +263,81 @@ class OutboxRelay:
             seconds=time.perf_counter() - started,
         )
 
-    def _top_up(self, rows: list[PendingEvent], now: Any) -> list[PendingEvent]:
+    def _top_up(self, claimed: Sequence[int], taken: int, now: Any) -> list[PendingEvent]:
         """Rows of every other partition with publishable rows, while the batch has room.
 
         CLAIM_PARTITIONS exists so that several relays share a backlog; a trickle spread over
         all partitions would otherwise go out in several small batches one after the other (one
         confirm wait and one commit each), which the sync benchmark measured as tens of ms of lag.
         A full batch claims nothing more, so under a backlog other relays still get partitions.
-        The partitions of `rows` stand for those the first claim locked: a claimed partition
-        whose rows were all taken by the first read adds none here, and one that had none to
-        give (its rows became ineligible between the two statements) gives none again.
+        Every partition the first claim locked is excluded: SKIP LOCKED does not skip this
+        transaction's own locks, and reading one of them again would send its rows twice.
         """
-        held = {row.partition for row in rows}
-        if len(held) >= self.settings.partitions:
+        if len(claimed) >= self.settings.partitions:
             return []
-        room = self.batch_size - len(rows)
-        return self._claim_rows(now, self.settings.partitions - len(held), room, exclude=held)
+        room = self.batch_size - taken
+        _, rows = self._claim_rows(
+            now, self.settings.partitions - len(claimed), room, exclude=claimed
+        )
+        return rows
 
     def _claim_rows(
         self, now: Any, partitions: int, room: int, exclude: Iterable[int] = ()
-    ) -> list[PendingEvent]:
-        """Lock up to `partitions` partitions with publishable rows (oldest first) and return
-        up to `room` of their publishable rows in id order.
+    ) -> tuple[list[int], list[PendingEvent]]:
+        """Lock up to `partitions` partitions with publishable rows (oldest first); return them
+        and up to `room` of their publishable rows in id order.
 
         `exclude`: partitions this transaction already holds (SKIP LOCKED does not skip them).
+        Both statements cost the same whatever the backlog (ADR 0013): the claim asks each
+        partition for its first publishable row (one probe of the pending index, stopping at
+        the first hit), and the read takes at most `room` rows of each claimed partition, each
+        list already in id order, before keeping the oldest `room` of them.
         """
         params: dict[str, Any] = {
             "now": connection.ops.adapt_datetimefield_value(now),
             "partitions": partitions,
             "room": room,
         }
-        excluded = ""
-        held = sorted(exclude)
-        if held:
-            params.update({f"x{i}": number for i, number in enumerate(held)})
-            names = ", ".join(f"%(x{i})s" for i in range(len(held)))
-            excluded = f"AND p.number NOT IN ({names})"
+        held = set(exclude)
+        # The partitions are named, not ranged over: the planner then expects as many rows as
+        # names (the partition table is never analysed, and a guess of thousands of rows priced
+        # the claim above jit_above_cost: 40-100 ms of JIT compilation per batch, measured).
+        candidates = [n for n in range(self.settings.partitions) if n not in held]
+        if not candidates:
+            return [], []
+        params.update({f"w{i}": number for i, number in enumerate(candidates)})
+        names = ", ".join(f"%(w{i})s" for i in range(len(candidates)))
         locking = ""
         if connection.features.has_select_for_update_skip_locked:
             # Another relay holding a partition is skipped, never waited for.
             locking = "FOR UPDATE OF p SKIP LOCKED"
+        oldest = f"""(SELECT e.id FROM {EVENTS} e
+                      WHERE e.partition = p.number AND {_ELIGIBLE} ORDER BY e.id LIMIT 1)"""
         claim = f"""
             SELECT p.number FROM {PARTITIONS} p
-            WHERE EXISTS (SELECT 1 FROM {EVENTS} e WHERE e.partition = p.number AND {_ELIGIBLE})
-            {excluded}
-            ORDER BY (SELECT MIN(e.id) FROM {EVENTS} e
-                      WHERE e.partition = p.number AND e.published_at IS NULL)
+            WHERE p.number IN ({names}) AND {oldest} IS NOT NULL
+            ORDER BY {oldest}
             LIMIT %(partitions)s {locking}
         """
         with connection.cursor() as cursor:
             cursor.execute(claim, params)
             claimed = [row[0] for row in cursor.fetchall()]
             if not claimed:
-                return []
+                return [], []
             # A second statement, so a second snapshot: a partition's lock may have been granted
             # only when another relay committed, and this snapshot sees what that relay marked.
             params.update({f"p{i}": number for i, number in enumerate(claimed)})
-            names = ", ".join(f"%(p{i})s" for i in range(len(claimed)))
-            cursor.execute(
-                f"""
-                SELECT {_PENDING_COLUMNS} FROM {EVENTS} e
-                WHERE e.partition IN ({names}) AND {_ELIGIBLE}
-                ORDER BY e.id LIMIT %(room)s
-                """,
-                params,
+            per_partition = " UNION ALL ".join(
+                f"""SELECT * FROM (
+                    SELECT {_PENDING_COLUMNS} FROM {EVENTS} e
+                    WHERE e.partition = %(p{i})s AND {_ELIGIBLE}
+                    ORDER BY e.id LIMIT %(room)s) AS p{i}"""
+                for i in range(len(claimed))
             )
-            return [PendingEvent(*row) for row in cursor.fetchall()]
+            cursor.execute(
+                f"SELECT * FROM ({per_partition}) AS claimed ORDER BY id LIMIT %(room)s", params
+            )
+            return claimed, [PendingEvent(*row) for row in cursor.fetchall()]
 
     def _record(
         self,
@@ -393,20 +409,24 @@ class OutboxRelay:
         summary = RelaySummary()
         started = time.perf_counter()
         outage = Backoff(0.5, self.settings.reconnect_max)
-        last_gauges = 0.0
+        next_gauges = 0.0
+        idle = True
         try:
             while not stop.is_set():
-                # A restarted PostgreSQL leaves a dead connection behind; drop it between batches.
-                close_old_connections()
+                if idle:
+                    # A restarted PostgreSQL leaves a dead connection behind: check it after a
+                    # wait (Django's health check is a round trip, too dear between busy batches,
+                    # where a dead connection fails the claim, before anything is published).
+                    close_old_connections()
                 try:
                     result = self.publish_batch()
-                    if time.monotonic() - last_gauges >= 1.0:
-                        refresh_backlog_gauges()
-                        last_gauges = time.monotonic()
+                    if time.monotonic() >= next_gauges:
+                        next_gauges = self._refresh_gauges()
                 except TransportError as exc:
                     delay = outage.next()
                     logger.warning("broker unavailable (%s); retrying in %.1fs", exc, delay)
                     summary.errors.append(str(exc))
+                    idle = True
                     stop.wait(delay)
                     continue
                 except DatabaseError as exc:
@@ -414,18 +434,34 @@ class OutboxRelay:
                     logger.warning("database unavailable (%s); retrying in %.1fs", exc, delay)
                     summary.errors.append(str(exc))
                     connection.close()
+                    idle = True
                     stop.wait(delay)
                     continue
                 outage.reset()
                 if result.claimed:
                     summary.add(result)
                     self._log(result)
+                    idle = False
                     continue
+                idle = True
                 waiter.wait(self.settings.sweep_interval)
         finally:
             waiter.close()
             summary.seconds = time.perf_counter() - started
         return summary
+
+    @staticmethod
+    def _refresh_gauges() -> float:
+        """Refresh the backlog gauges; returns when to do it next (monotonic clock).
+
+        Counting the pending rows costs in proportion to the backlog (a second per refresh on
+        a million rows), so the next refresh waits at least 50 times what this one took:
+        the gauges never take more than 2% of the relay's time.
+        """
+        started = time.monotonic()
+        refresh_backlog_gauges()
+        took = time.monotonic() - started
+        return started + max(GAUGE_INTERVAL, took * 50)
 
     def _log(self, result: BatchResult) -> None:
         logger.info(
