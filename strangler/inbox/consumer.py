@@ -73,6 +73,9 @@ BROKER_ERRORS = (TransportError, OSError)
 MAX_DATABASE_BACKOFF = 30.0
 MAX_BROKER_BACKOFF = 30.0
 PROGRESS_INTERVAL = 60.0  # seconds between progress lines of a long-running consumer
+# After this long without a commit the database connection is checked before the next batch;
+# between busy batches a dead connection fails the batch, which is applied again.
+CONNECTION_CHECK_AFTER = 1.0
 
 
 class ShutdownRequested(Exception):
@@ -122,6 +125,7 @@ class InboxConsumer:
         self._transport: Transport | None = None
         self._next_depth_check = 0.0
         self._next_progress = time.monotonic() + PROGRESS_INTERVAL
+        self._last_commit = 0.0
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -280,11 +284,15 @@ class InboxConsumer:
         backoff = self.settings.database_retry_backoff
         while True:
             try:
-                close_old_connections()
+                if time.monotonic() - self._last_commit > CONNECTION_CHECK_AFTER:
+                    # Django's health check is a round trip: worth it after a pause only.
+                    close_old_connections()
                 with transaction.atomic():
-                    return apply_events(
+                    results = apply_events(
                         envelopes, subscriber=self.settings.subscriber, handlers=self.handlers
                     )
+                self._last_commit = time.monotonic()
+                return results
             except DATABASE_CONNECTION_ERRORS as exc:
                 # Operational errors are the server's state (gone, restarting, deadlock, locked
                 # file), not the message's: wait and apply the same events again.
