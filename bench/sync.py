@@ -39,6 +39,7 @@ from bench.common import (
     latency_summary,
     manage,
     print_tables,
+    process_cpu_seconds,
     ratio,
     run_id,
     wait_until,
@@ -50,6 +51,8 @@ from bench.workload import EVENT_TYPE, PacedRun, paced, product_snapshot
 KIT, LIMIT, PEER = "strangler-kit", "limit (hand-written)", "django-cqrs"
 LOAD_FRACTIONS = (0.25, 0.5, 0.75)
 WARMUP_SECONDS = 1.0
+LARGE_BACKLOG = 1_000_000
+DRAIN_SECONDS_MAX = 150.0  # per pipeline on the first backlog: time left for the large one
 
 
 def _count(url: str, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -95,14 +98,33 @@ class Pipeline:
                     raise BenchError(f"{process.name} died:\n{process.log()[-3000:]}")
         return count
 
-    def window_rate(self) -> tuple[int, float]:
-        """(events applied, seconds between the first and last apply) on the target."""
+    def window_rate(self, since: Any = None) -> tuple[int, float]:
+        """(events applied, seconds between the first and last apply) on the target, counting
+        only the applies after `since` (a timestamp of the target's clock) when given."""
+        where, params = (
+            ("", []) if since is None else (f"WHERE {self.applied_column} > %s", [since])
+        )
         count, seconds = _count(
             self.target_url,
             f"SELECT count(*), extract(epoch FROM max({self.applied_column}) - "
-            f"min({self.applied_column})) FROM {self.applied_table}",
+            f"min({self.applied_column})) FROM {self.applied_table} {where}",
+            params,
         )
         return int(count), float(seconds or 0.0)
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds used so far by this pipeline's relay (publisher) and consumer processes."""
+        roles = {"relay": ("-relay", "-sync"), "consumer": ("-consumer", "-replica")}
+        return {
+            role: sum(
+                process_cpu_seconds(process.pid)
+                for process in self.group.processes
+                if process.name.startswith(self.prefix.split("-")[0])
+                and process.name.endswith(suffixes)
+                and process.alive()
+            )
+            for role, suffixes in roles.items()
+        }
 
     def lags_ms(self, since: Any) -> list[float]:
         with psycopg.connect(self.target_url, autocommit=True) as conn:
@@ -146,7 +168,7 @@ class Pipeline:
     def setup(self) -> None:
         raise NotImplementedError
 
-    def load_backlog(self, count: int) -> None:
+    def load_backlog(self, count: int, first_id: int = 1) -> None:
         raise NotImplementedError
 
     def start(self) -> None:
@@ -207,14 +229,14 @@ class KitPipeline(Pipeline):
         "created_at"
     )
 
-    def load_backlog(self, count: int) -> None:
+    def load_backlog(self, count: int, first_id: int = 1) -> None:
         with (
             psycopg.connect(self.source_url) as conn,
             conn.cursor() as cursor,
             cursor.copy(f"COPY strangler_outbox_event ({self._COLUMNS}) FROM STDIN") as copy,
         ):
             now = time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime())
-            for n in range(1, count + 1):
+            for n in range(first_id, first_id + count):
                 copy.write_row((*self._row(n), "", "", "", 0, "", now))
 
     def discard_pending_at_source(self) -> None:
@@ -259,8 +281,8 @@ class LimitPipeline(Pipeline):
         limit_pipeline.create_schema(self.source_url, self.target_url)
         limit_pipeline.declare_topology(RABBITMQ_URL, self.exchange, self.queue)
 
-    def load_backlog(self, count: int) -> None:
-        limit_pipeline.load_backlog(self.source_url, 1, count)
+    def load_backlog(self, count: int, first_id: int = 1) -> None:
+        limit_pipeline.load_backlog(self.source_url, first_id, count)
 
     def discard_pending_at_source(self) -> None:
         with psycopg.connect(self.source_url, autocommit=True) as conn:
@@ -315,7 +337,7 @@ class CqrsPipeline(Pipeline):
     def _django(self, argv: Sequence[str], env: dict[str, str], timeout: float = 600) -> str:
         return manage(["django", *argv], env, project="-m", timeout=timeout)
 
-    def load_backlog(self, count: int) -> None:
+    def load_backlog(self, count: int, first_id: int = 1) -> None:
         self._django(["bench_load", "--count", str(count)], self.master_env)
 
     def start(self) -> None:
@@ -370,13 +392,27 @@ def _purge_queue(queue: str) -> None:
         connection.close()
 
 
+def _per_event_us(spent: dict[str, float], events: int) -> dict[str, float | None]:
+    return {
+        f"{role}_cpu_us_per_event": round(seconds * 1e6 / events, 1) if events else None
+        for role, seconds in spent.items()
+    }
+
+
 def measure_backlog(pipe: Pipeline, events: int, budget: Budget) -> dict[str, Any]:
-    """Start the pipeline on its backlog; rate = events / (last apply - first apply)."""
+    """Start the pipeline on its backlog; rate = events / (last apply - first apply).
+
+    CPU per event: what the relay and the consumer processes used from the first apply to the
+    end of the drain (start-up not counted), over the events applied in that time.
+    """
     started = time.monotonic()
     pipe.start()
     if isinstance(pipe, CqrsPipeline):
         pipe.publish_backlog()
+    first = pipe.wait_applied(1, timeout=budget.remaining())
+    cpu_before, applied_before = pipe.cpu_seconds(), first
     applied = pipe.wait_applied(events, timeout=budget.remaining())
+    cpu = {role: pipe.cpu_seconds()[role] - cpu_before[role] for role in cpu_before}
     count, seconds = pipe.window_rate()
     rate = count / seconds if seconds else 0.0
     if applied < events:
@@ -390,6 +426,36 @@ def measure_backlog(pipe: Pipeline, events: int, budget: Budget) -> dict[str, An
         "seconds": round(seconds, 2),
         "wall_seconds": round(time.monotonic() - started, 2),
         "events_per_second": round(rate, 1),
+        **_per_event_us(cpu, applied - applied_before),
+    }
+
+
+def measure_large_backlog(
+    pipe: Pipeline, events: int, first_id: int, budget: Budget
+) -> dict[str, Any]:
+    """The same drain on a larger backlog, through the pipeline's already running processes.
+
+    The backlog is committed in one transaction while they idle; the rate counts only the
+    applies after that commit, the CPU per event all the processes used from before it.
+    """
+    since = _count(pipe.target_url, "SELECT clock_timestamp()")[0]
+    before = pipe.applied()
+    cpu_before = pipe.cpu_seconds()  # the processes idle until the backlog's commit
+    pipe.load_backlog(events, first_id)
+    started = time.monotonic()
+    applied = pipe.wait_applied(before + events, timeout=budget.remaining())
+    cpu = {role: pipe.cpu_seconds()[role] - cpu_before[role] for role in cpu_before}
+    count, seconds = pipe.window_rate(since)
+    if applied < before + events:
+        pipe.discard_backlog()
+    return {
+        "events": events,
+        "applied": applied - before,
+        "drained": applied >= before + events,
+        "seconds": round(seconds, 2),
+        "wall_seconds": round(time.monotonic() - started, 2),
+        "events_per_second": round(count / seconds, 1) if seconds else 0.0,
+        **_per_event_us(cpu, applied - before),
     }
 
 
@@ -420,8 +486,15 @@ def run(
     budget: Budget,
     keep: bool = False,
     loads: Sequence[float] = LOAD_FRACTIONS,
+    only: Sequence[str] = (),
+    large: int = LARGE_BACKLOG,
 ) -> dict[str, Any]:
-    """The whole benchmark; returns the JSON document (also written to bench/results/sync.json)."""
+    """The whole benchmark; returns the JSON document (also written to bench/results/sync.json).
+
+    After the lag runs, kit and limit drain a `large` backlog too (0: skip), so the ratio on a
+    backlog ten times the size shows whether throughput depends on it (django-cqrs, at a few
+    hundred events/s, would need over an hour).
+    """
     rid = run_id()
     log_dir = work_dir(f"sync-{rid}")
     group = ProcessGroup(log_dir)
@@ -430,7 +503,14 @@ def run(
         LimitPipeline(LIMIT, rid, group),
         CqrsPipeline(PEER, rid, group),
     ]
-    result: dict[str, Any] = {"events": events, "lag_seconds": lag_seconds, "logs": str(log_dir)}
+    if only:  # a development run of some pipelines; `make bench` runs all three
+        pipes = [pipe for pipe in pipes if pipe.prefix.split("-")[0] in only]
+    result: dict[str, Any] = {
+        "events": events,
+        "large_events": large,
+        "lag_seconds": lag_seconds,
+        "logs": str(log_dir),
+    }
     try:
         for pipe in pipes:
             print(f"[sync] setting up {pipe.name}", flush=True)
@@ -439,7 +519,8 @@ def run(
         throughput: dict[str, Any] = {}
         for pipe in pipes:
             print(f"[sync] draining {events:,} events through {pipe.name}", flush=True)
-            share = budget.spend(max(30.0, budget.remaining() * 0.4))
+            # django-cqrs never drains 100,000 events in time; its rate is that of what it did.
+            share = budget.spend(min(DRAIN_SECONDS_MAX, max(30.0, budget.remaining() * 0.4)))
             throughput[pipe.name] = measure_backlog(pipe, events, share)
             print(f"[sync]   {throughput[pipe.name]}", flush=True)
         kit_max = throughput[KIT]["events_per_second"]
@@ -459,6 +540,15 @@ def run(
                 )
                 first_id += int(rate * lag_seconds * 1.6) + 10
         result.update(throughput=throughput, lag=lag)
+        large_pipes = [pipe for pipe in pipes if large and pipe.name in (KIT, LIMIT)]
+        result["throughput_large"] = {}
+        for left, pipe in zip(range(len(large_pipes), 0, -1), large_pipes, strict=True):
+            print(f"[sync] draining {large:,} events through {pipe.name}", flush=True)
+            share = budget.spend(budget.remaining() / left)
+            result["throughput_large"][pipe.name] = measure_large_backlog(
+                pipe, large, first_id, share
+            )
+            print(f"[sync]   {result['throughput_large'][pipe.name]}", flush=True)
     finally:
         group.stop_all()
         if not keep:
@@ -467,32 +557,74 @@ def run(
                     pipe.teardown()
                 except Exception as exc:  # cleanup must not hide the benchmark's own error
                     print(f"[sync] cleanup of {pipe.name}: {exc}", file=sys.stderr)
-    kit, limit, peer = (result["throughput"][p]["events_per_second"] for p in (KIT, LIMIT, PEER))
-    half = result["lag"][KIT].get("50%", {})
-    result["summary"] = {
-        "kit_over_limit": ratio(kit, limit),
-        "kit_over_peer": ratio(kit, peer),
-        "lag_p99_ms_at_half": half.get("p99_ms"),
-    }
+    result["summary"] = summary(result)
     result["tables"] = [t.to_dict() for t in tables(result)]
     return result
 
 
+def backlog_label(events: int) -> str:
+    """1000000 -> '1m', 250000 -> '250k': names the backlog in summary keys."""
+    if events >= 1_000_000 and events % 1_000_000 == 0:
+        return f"{events // 1_000_000}m"
+    if events >= 1_000 and events % 1_000 == 0:
+        return f"{events // 1_000}k"
+    return str(events)
+
+
+def summary(result: dict[str, Any]) -> dict[str, Any]:
+    """The headline numbers: ratios on both backlogs, lag at half load, CPU per event."""
+    kit, limit, peer = (result["throughput"].get(p, {}) for p in (KIT, LIMIT, PEER))
+    half = result["lag"].get(KIT, {}).get("50%", {})
+    values = {
+        "kit_over_limit": ratio(kit.get("events_per_second"), limit.get("events_per_second")),
+        "kit_over_peer": ratio(kit.get("events_per_second"), peer.get("events_per_second")),
+        "lag_p99_ms_at_half": half.get("p99_ms"),
+    }
+    large = result.get("throughput_large") or {}
+    if large:
+        kit_large, limit_large = large.get(KIT, {}), large.get(LIMIT, {})
+        values[f"kit_over_limit_{backlog_label(result['large_events'])}"] = ratio(
+            kit_large.get("events_per_second"), limit_large.get("events_per_second")
+        )
+    # CPU per event from the larger drain when there is one (no start-up in it).
+    cpu_rows = (large.get(KIT, kit), large.get(LIMIT, limit)) if large else (kit, limit)
+    for name, row in zip(("kit", "limit"), cpu_rows, strict=True):
+        for role in ("relay", "consumer"):
+            values[f"{name}_{role}_cpu_us_per_event"] = row.get(f"{role}_cpu_us_per_event")
+    return values
+
+
 def tables(result: dict[str, Any]) -> list[Table]:
     """The printed (and rendered) tables of a sync result."""
-    rates = Table(
-        f"Sync throughput over a backlog of {result['events']:,} events",
-        ["pipeline", "events/s", "applied", "seconds", "kit / this"],
-    )
-    kit_rate = result["throughput"][KIT]["events_per_second"]
-    for name, row in result["throughput"].items():
-        rates.add(
-            name,
-            row["events_per_second"],
-            row["applied"],
-            row["seconds"],
-            ratio(kit_rate, row["events_per_second"]),
+    rate_tables = []
+    for key, events in (("throughput", "events"), ("throughput_large", "large_events")):
+        rows = result.get(key) or {}
+        if not rows:
+            continue
+        rates = Table(
+            f"Sync throughput over a backlog of {result[events]:,} events",
+            [
+                "pipeline",
+                "events/s",
+                "applied",
+                "seconds",
+                "kit / this",
+                "relay CPU µs/event",
+                "consumer CPU µs/event",
+            ],
         )
+        kit_rate = rows.get(KIT, {}).get("events_per_second")
+        for name, row in rows.items():
+            rates.add(
+                name,
+                row["events_per_second"],
+                row["applied"],
+                row["seconds"],
+                ratio(kit_rate, row["events_per_second"]),
+                row.get("relay_cpu_us_per_event"),
+                row.get("consumer_cpu_us_per_event"),
+            )
+        rate_tables.append(rates)
     lags = Table(
         "Sync lag (service commit - writer commit) at a share of the kit's max throughput",
         ["pipeline", "load", "events/s", "applied", "p50 ms", "p95 ms", "p99 ms"],
@@ -508,12 +640,18 @@ def tables(result: dict[str, Any]) -> list[Table]:
                 row.get("p95_ms"),
                 row.get("p99_ms"),
             )
-    return [rates, lags]
+    return [*rate_tables, lags]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000, help="backlog size per pipeline")
+    parser.add_argument(
+        "--large-events",
+        type=int,
+        default=LARGE_BACKLOG,
+        help="the larger backlog kit and limit drain last (0: skip)",
+    )
     parser.add_argument("--lag-seconds", type=float, default=8.0, help="length of each lag run")
     parser.add_argument(
         "--loads",
@@ -523,9 +661,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=600.0, help="seconds this may take")
     parser.add_argument("--results-dir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep databases and queues")
+    parser.add_argument(
+        "--only", default="", help="pipelines to run: kit,limit,cqrs (default all three)"
+    )
     args = parser.parse_args(argv)
     loads = [float(x) for x in args.loads.split(",") if x]
-    result = run(args.events, args.lag_seconds, Budget(args.budget), keep=args.keep, loads=loads)
+    only = [name for name in args.only.split(",") if name]
+    result = run(
+        args.events,
+        args.lag_seconds,
+        Budget(args.budget),
+        keep=args.keep,
+        loads=loads,
+        only=only,
+        large=args.large_events,
+    )
     print_tables([Table.from_dict(t) for t in result["tables"]])
     path = write_result("sync", result, args.results_dir)
     print(f"\nwrote {path}")

@@ -53,6 +53,13 @@ def test_sync_benchmark_measures_kit_limit_and_django_cqrs(
         assert row["events_per_second"] > 0
     assert out["summary"]["sync"]["kit_over_limit"] > 0
     assert out["summary"]["sync"]["kit_over_peer"] > 0
+    large = out["result"]["throughput_large"]
+    assert set(large) == {"strangler-kit", "limit (hand-written)"}
+    assert all(row["drained"] and row["applied"] == 600 for row in large.values()), large
+    assert out["summary"]["sync"]["kit_over_limit_600"] > 0
+    for pipeline in ("kit", "limit"):
+        for role in ("relay", "consumer"):
+            assert out["summary"]["sync"][f"{pipeline}_{role}_cpu_us_per_event"] > 0
     half = out["result"]["lag"]["strangler-kit"]["50%"]
     assert half["applied"] == half["written"] > 0
     assert half["p99_ms"] >= half["p50_ms"] > 0
