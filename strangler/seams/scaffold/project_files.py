@@ -15,6 +15,7 @@ from strangler.seams.scaffold.templates import join_parts, python_literal, rende
 from strangler.seams.scaffold.transplant import Renamer, render_import
 
 WRITE_METHODS = ("post", "put", "patch", "delete")
+BUILDERS = ("snapshot", "deleted_payload")  # STRANGLER_SYNC keys naming payload builders
 MONEY_PATTERNS = ("\\d{2}$", "\\d{1,2}$", "\\d{0,2}$")
 
 
@@ -79,10 +80,10 @@ def sync_aggregates(
     if source.sync:
         aggregates = {}
         for name, raw in source.sync.items():
-            entry = {key: raw[key] for key in ("model", "fields") if key in raw}
-            if raw.get("columns"):
-                entry["columns"] = raw["columns"]
-            for key in ("snapshot", "deleted_payload"):
+            # Every key as the monolith has it (fields or how to read them from the schema),
+            # but the payload builders, which live in the service's own events module.
+            entry = {k: v for k, v in raw.items() if k not in BUILDERS}
+            for key in BUILDERS:
                 if raw.get(key):
                     module, _, function = str(raw[key]).rpartition(".")
                     renamed = renamer.module(module)
