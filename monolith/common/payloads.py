@@ -1,18 +1,8 @@
-"""JSON-safe renderings used by every context's event payload builders."""
+"""JSON-safe renderings used by every context's event payload builders: the contract's own
+(shared_contracts.payloads), so every side spells money and time the same way."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from decimal import Decimal
+from shared_contracts.payloads import money_text, utc_timestamp
 
-
-def money_text(value: Decimal | int | str) -> str:
-    """A money amount as a string with two decimals ("12.50"), never a float."""
-    return f"{Decimal(value):.2f}"
-
-
-def utc_timestamp(value: datetime) -> str:
-    """An aware datetime as ISO 8601 in UTC with a trailing Z."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetimes have no place in event payloads; USE_TZ must be on")
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+__all__ = ["money_text", "utc_timestamp"]

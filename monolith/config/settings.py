@@ -194,6 +194,8 @@ STRANGLER_SAGAS = {
 # route's mode and canary share from it; `rungateway --routes` may name another.
 STRANGLER_GATEWAY = {"ROUTES": str(VAR_DIR / "routes.yaml")}
 # What backfill / reconcile / replay work on (strangler.sync): the one place the mapping lives.
+# The compared fields and their kinds are read from each event's published schema
+# (shared_contracts/schemas), the one place both sides agree on them (docs/adr/0006).
 STRANGLER_SYNC = {
     "CONTEXTS": {
         "catalog": {
@@ -203,7 +205,6 @@ STRANGLER_SYNC = {
                 "deleted_event": "catalog.category.deleted",
                 "snapshot": "monolith.catalog.events.category_upserted_payload",
                 "deleted_payload": "monolith.catalog.events.deleted_payload",
-                "fields": {"name": "text", "slug": "text", "parent_id": "int"},
             },
             "product": {
                 "model": "catalog.Product",
@@ -211,17 +212,6 @@ STRANGLER_SYNC = {
                 "deleted_event": "catalog.product.deleted",
                 "snapshot": "monolith.catalog.events.product_upserted_payload",
                 "deleted_payload": "monolith.catalog.events.deleted_payload",
-                "fields": {
-                    "sku": "text",
-                    "name": "text",
-                    "description": "text",
-                    "price": "money",
-                    "currency": "text",
-                    "category_id": "int",
-                    "active": "bool",
-                    "created_at": "timestamp",
-                    "updated_at": "timestamp",
-                },
             },
         },
         "inventory": {
@@ -229,13 +219,8 @@ STRANGLER_SYNC = {
                 "model": "inventory.StockItem",
                 "event": "inventory.stock.upserted",
                 "snapshot": "monolith.inventory.events.stock_upserted_payload",
-                "fields": {
-                    "product_id": "int",
-                    "sku": "text",
-                    "on_hand": "int",
-                    "reserved": "int",
-                    "updated_at": "timestamp",
-                },
+                # `available` is derived (on_hand - reserved), not a column: not compared.
+                "exclude": ["available"],
             },
         },
     },

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,9 @@ FIELD_KINDS = ("int", "text", "money", "bool", "timestamp", "date")
 DEFAULTS: dict[str, Any] = {
     # {context: {aggregate: {...}}}: what backfill, reconcile and rebuild_projection work on.
     # Each aggregate: "model" (app_label.Model), "event" (the snapshot event type), "deleted_event",
-    # "fields" ({payload field: kind}, the compared fields, identical on both sides), optional
+    # "fields" ({payload field: kind}, the compared fields, identical on both sides; when left out
+    # they are read from the event's published schema: every property but "id" and those listed
+    # in "exclude", kinds from the JSON types and formats, "kinds" overriding some), optional
     # "columns" ({payload field: model attribute} where they differ), on the writer "snapshot"
     # (dotted path of the payload builder) and "deleted_payload", on a reader "projection" (the
     # name its ProjectionVersion rows carry; default "<context>.<aggregate>").
@@ -194,15 +196,87 @@ class SyncSettings:
         return found
 
 
+# The contract's spelling of a money amount (a decimal with two places, as text).
+MONEY_PATTERN = "^-?[0-9]+\\.[0-9]{2}$"
+
+
+def schema_field_kinds(
+    event_type: str,
+    *,
+    exclude: Iterable[str] = (),
+    kinds: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """{payload field: kind} of a state-transfer event, read from its newest published schema.
+
+    Every property but `id` (the key) and `exclude`: integer -> int, boolean -> bool, a string
+    with format date-time -> timestamp, date -> date, the money pattern -> money, any other
+    string -> text (a nullable type counts as its non-null type); `kinds` overrides some. A
+    property with no kind (an array, an object, a float) must be excluded or given one.
+    """
+    from strangler.contracts import registry
+
+    try:
+        schema = registry.schema(event_type, registry.current_version(event_type))
+    except registry.ContractError as exc:
+        raise SyncConfigurationError(
+            f"the fields of {event_type} cannot be read from its schema: {exc}"
+        ) from exc
+    properties = schema.get("properties", {})
+    overrides = dict(kinds or {})
+    unknown = (set(overrides) | set(exclude)) - set(properties)
+    if unknown:
+        raise SyncConfigurationError(
+            f"{event_type} has no propert(ies) {', '.join(sorted(unknown))} to exclude or "
+            "override; "
+            f"its schema has: {', '.join(sorted(properties))}."
+        )
+    derived: dict[str, str] = {}
+    for field, definition in properties.items():
+        if field == "id" or field in exclude:
+            continue
+        kind = overrides.get(field) or _kind_of(definition)
+        if kind is None:
+            raise SyncConfigurationError(
+                f"{event_type}.{field} has no comparable kind ({definition.get('type')}); list it "
+                "in 'exclude' or give it one in 'kinds'."
+            )
+        derived[field] = kind
+    return derived
+
+
+def _kind_of(definition: Mapping[str, Any]) -> str | None:
+    types = definition.get("type")
+    listed = [types] if isinstance(types, str) else list(types or [])
+    listed = [t for t in listed if t != "null"]
+    if len(listed) != 1:
+        return None
+    if listed[0] == "integer":
+        return "int"
+    if listed[0] == "boolean":
+        return "bool"
+    if listed[0] != "string":
+        return None
+    if definition.get("format") == "date-time":
+        return "timestamp"
+    if definition.get("format") == "date":
+        return "date"
+    if definition.get("pattern") == MONEY_PATTERN:
+        return "money"
+    return "text"
+
+
 def parse_aggregate(context: str, name: str, raw: Mapping[str, Any]) -> AggregateSpec:
     """One STRANGLER_SYNC aggregate entry as a spec; SyncConfigurationError names what is wrong."""
     label = f"{context}.{name}"
     if not isinstance(raw, Mapping):
         raise SyncConfigurationError(f"STRANGLER_SYNC aggregate {label} must be a dict.")
-    for key in ("model", "fields"):
-        if not raw.get(key):
-            raise SyncConfigurationError(f"STRANGLER_SYNC aggregate {label} needs {key!r}.")
-    fields = raw["fields"]
+    if not raw.get("model"):
+        raise SyncConfigurationError(f"STRANGLER_SYNC aggregate {label} needs 'model'.")
+    fields = raw.get("fields") or schema_field_kinds(
+        str(raw.get("event") or f"{label}.upserted"),
+        exclude=raw.get("exclude") or (),
+        kinds=raw.get("kinds"),
+    )
     if not isinstance(fields, Mapping):
         raise SyncConfigurationError(f"STRANGLER_SYNC aggregate {label}: 'fields' must be a dict.")
     bad = {field: kind for field, kind in fields.items() if kind not in FIELD_KINDS}

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from extracted.catalog.catalog.models import Category, Product
+from shared_contracts.payloads import money_text, utc_timestamp
 
 CATEGORY_UPSERTED = "catalog.category.upserted"
 CATEGORY_DELETED = "catalog.category.deleted"
@@ -31,7 +30,7 @@ def product_upserted_payload(product: Product) -> dict[str, Any]:
         "sku": product.sku,
         "name": product.name,
         "description": product.description,
-        "price": f"{Decimal(product.price):.2f}",
+        "price": money_text(product.price),
         "currency": product.currency,
         "category_id": product.category_id,
         "active": product.active,
@@ -43,8 +42,3 @@ def product_upserted_payload(product: Product) -> dict[str, Any]:
 def deleted_payload(pk: int) -> dict[str, Any]:
     """Payload of a `...deleted` event: only the id of what is gone."""
     return {"id": pk}
-
-
-def utc_timestamp(value: datetime) -> str:
-    """An aware datetime as ISO 8601 in UTC with a trailing Z (the schema's format)."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
-from extracted.catalog.catalog.models import Category, Product
+from extracted.catalog.catalog.models import Category, Product, ProductReference
 from strangler.contracts.envelope import Envelope
 from strangler.db import upsert_rows
 from strangler.inbox.handlers import batch_handler, newest_per_key
@@ -93,6 +93,31 @@ def apply_products_deleted(events: list[Envelope]) -> None:
     Product.objects.filter(pk__in={event.data["id"] for event in events}).delete()
 
 
+def _reference(rows: set[tuple[int, str, int]]) -> None:
+    ProductReference.objects.bulk_create(
+        [ProductReference(product_id=p, referrer=r, referrer_id=i) for p, r, i in sorted(rows)],
+        ignore_conflicts=True,
+    )
+
+
+@batch_handler
+def apply_orders_placed(events: list[Envelope]) -> None:
+    """Orders reference their lines' products: those can no longer be deleted here."""
+    _reference(
+        {
+            (line["product_id"], "order", event.data["order_id"])
+            for event in events
+            for line in event.data["lines"]
+        }
+    )
+
+
+@batch_handler
+def apply_stock_referencing(events: list[Envelope]) -> None:
+    """A stock item references its product: that product can no longer be deleted here."""
+    _reference({(event.data["product_id"], "stock", event.data["id"]) for event in events})
+
+
 # foreign_events_only: after a cutover this service is the writer and receives its own events
 # back on its queue; they are recorded by the inbox but never applied again (no echo).
 HANDLERS = foreign_events_only(
@@ -101,5 +126,8 @@ HANDLERS = foreign_events_only(
         "catalog.category.deleted": apply_categories_deleted,
         "catalog.product.upserted": apply_products_upserted,
         "catalog.product.deleted": apply_products_deleted,
+        # What refuses the deletion of a product in use, as the monolith's foreign keys do.
+        "orders.order.placed": apply_orders_placed,
+        "inventory.stock.upserted": apply_stock_referencing,
     }
 )

@@ -68,3 +68,28 @@ class Product(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sku} {self.name}"
+
+
+class ProductReference(models.Model):
+    """Something of another context that points at a product, so the product cannot be deleted.
+
+    The monolith refuses to delete a product that an order line or a stock item points at (its
+    foreign keys PROTECT it); here those rows live in other services, so their events keep this
+    projection: an order placed (`orders.order.placed`, one row per line's product) and a stock
+    item (`inventory.stock.upserted`). Neither orders nor stock items are ever deleted.
+    """
+
+    product_id = models.BigIntegerField(db_index=True)
+    # "order" or "stock", and the referring row's id there.
+    referrer = models.CharField(max_length=16)
+    referrer_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["referrer", "referrer_id", "product_id"], name="catalog_product_reference"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"product {self.product_id} <- {self.referrer} {self.referrer_id}"

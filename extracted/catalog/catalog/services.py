@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from extracted.catalog.catalog import events
-from extracted.catalog.catalog.models import Category, Product
+from extracted.catalog.catalog.models import Category, Product, ProductReference
 from strangler.api import DomainError
 from strangler.outbox import record_event
 from strangler.ownership.guard import require_writer
@@ -27,6 +27,12 @@ CATEGORY_FIELDS = frozenset({"name", "slug", "parent"})
 PRODUCT_FIELDS = frozenset(
     {"sku", "name", "description", "price", "currency", "category", "active"}
 )
+
+
+class ProductInUse(DomainError):
+    """A product that order lines or stock records point at cannot be deleted."""
+
+    code = "product_in_use"
 
 
 class CategoryInUse(DomainError):
@@ -154,8 +160,13 @@ def product_update(*, product: Product, changes: Mapping[str, Any]) -> Product:
 
 @transaction.atomic
 def product_delete(*, product: Product) -> None:
-    """Delete a product."""
+    """Delete a product nothing points at; refuse (as the monolith does) while orders or stock
+    records of the other services reference it (ProductReference, kept from their events)."""
     ensure_catalog_writer()
     pk = product.pk
+    if ProductReference.objects.filter(product_id=pk).exists():
+        raise ProductInUse(
+            f"Product {pk} is referenced by orders or stock; deactivate it (active=false) instead."
+        )
     product.delete()
     record_event(events.PRODUCT_DELETED, subject=pk, data=events.deleted_payload(pk))

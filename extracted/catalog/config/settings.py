@@ -120,35 +120,26 @@ STRANGLER_INBOX = inbox_settings(
         "catalog.category.upserted",
         "catalog.product.deleted",
         "catalog.product.upserted",
+        # Who references a product (refuse its deletion like the monolith, docs/adr/0006).
+        "inventory.stock.upserted",
+        "orders.order.placed",
     ],
 )
 # What `manage.py setup_broker` declares: the same subscription the consumer reads.
 STRANGLER_SUBSCRIPTIONS = [subscription_of(STRANGLER_INBOX)]
 
-# What backfill, reconcile and cutover compare: the same fields as the monolith's
-# STRANGLER_SYNC, so both sides hash the same canonical rows.
+# What backfill, reconcile and cutover compare: the fields of each event's published schema,
+# read from it like the monolith does, so both sides hash the same canonical rows.
 STRANGLER_SYNC = {
     "CONTEXTS": {
         "catalog": {
             "category": {
                 "model": "catalog.Category",
-                "fields": {"name": "text", "slug": "text", "parent_id": "int"},
                 "snapshot": "extracted.catalog.catalog.events.category_upserted_payload",
                 "deleted_payload": "extracted.catalog.catalog.events.deleted_payload",
             },
             "product": {
                 "model": "catalog.Product",
-                "fields": {
-                    "sku": "text",
-                    "name": "text",
-                    "description": "text",
-                    "price": "money",
-                    "currency": "text",
-                    "category_id": "int",
-                    "active": "bool",
-                    "created_at": "timestamp",
-                    "updated_at": "timestamp",
-                },
                 "snapshot": "extracted.catalog.catalog.events.product_upserted_payload",
                 "deleted_payload": "extracted.catalog.catalog.events.deleted_payload",
             },
