@@ -222,11 +222,12 @@ def bypass_report(
     and the functions they list write outside outbox capture by design and are left out.
     """
     tracked = frozenset(tracked)
+    trees = {entry.module: (entry, _parse(entry.path)) for entry in modules}
+    handlers = _handler_dicts(handlers, {module: tree for module, (_, tree) in trees.items()})
     handler_modules = {path.rpartition(".")[0] for path in handlers}
     parsed = []
     index = ProjectIndex()
-    for entry in modules:
-        tree = _parse(entry.path)
+    for entry, tree in trees.values():
         scanner = BypassScanner(graph, entry.module, display_path(entry.path, root), tracked)
         scanner.bind_symbols(tree, is_package=entry.is_package)
         scanner.index(tree, index, handlers)
@@ -592,6 +593,52 @@ class BypassScanner(ModuleScanner):
     def _in_recording_services(self, model: str) -> bool:
         """Writes in the model's own services module are trusted when that module records events."""
         return self._in_own_services(model) and self.module in self._index.recording_modules
+
+
+def _handler_dicts(handlers: Sequence[str], trees: Mapping[str, ast.Module]) -> list[str]:
+    """The handler dicts named, plus every dict they merge in (`{**CATALOG_HANDLERS, ...}`).
+
+    A project often builds STRANGLER_INBOX["HANDLERS"] from each app's own HANDLERS; the
+    functions of those dicts are inbox handlers too, wherever they are imported from.
+    """
+    found = list(dict.fromkeys(handlers))
+    for path in found:  # grows while it is walked: each merged dict is followed in turn
+        module, _, name = path.rpartition(".")
+        tree = trees.get(module)
+        if tree is None:
+            continue
+        imported = _imported_names(tree, module)
+        for statement in tree.body:
+            if not (
+                isinstance(statement, ast.Assign | ast.AnnAssign)
+                and name in _assigned_names(statement)
+            ):
+                continue
+            for node in ast.walk(statement.value or ast.Constant(None)):
+                if isinstance(node, ast.Dict):
+                    for key, value in zip(node.keys, node.values, strict=True):
+                        if key is None and isinstance(value, ast.Name):
+                            merged = imported.get(value.id, f"{module}.{value.id}")
+                            if merged not in found:
+                                found.append(merged)
+    return found
+
+
+def _imported_names(tree: ast.Module, module: str) -> dict[str, str]:
+    """{local name: dotted path} of a module's `from x import y [as z]` statements."""
+    names: dict[str, str] = {}
+    package = module.rpartition(".")[0]
+    for statement in tree.body:
+        if isinstance(statement, ast.ImportFrom) and statement.module is not None:
+            source = statement.module
+            if statement.level:
+                base = (
+                    package.rsplit(".", statement.level - 1)[0] if statement.level > 1 else package
+                )
+                source = f"{base}.{source}"
+            for alias in statement.names:
+                names[alias.asname or alias.name] = f"{source}.{alias.name}"
+    return names
 
 
 def _sql_text(node: ast.expr, constants: Mapping[str, str]) -> tuple[str | None, bool]:
