@@ -109,5 +109,9 @@ def test_bypass_report_finds_only_the_demo_seeder_in_the_shop() -> None:
 
     assert report["bypasses"]
     assert {b["file"] for b in report["bypasses"]} == {"monolith/common/seeding.py"}
-    assert {b["kind"] for b in report["bypasses"]} == {"bulk_create", "bulk_update"}
+    assert {b["kind"] for b in report["bypasses"]} == {
+        "bulk_create",
+        "bulk_update",
+        "update",
+    }  # demo users linked
     assert report["skipped"] == ["monolith.catalog.handlers"]
