@@ -8,9 +8,8 @@ import django_filters
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -69,8 +68,12 @@ class StandardPagination(PageNumberPagination):
 
 _TRUE = ("true", "1")
 _BOOLEAN_CHOICES = [("true", "true"), ("false", "false"), ("1", "1"), ("0", "0")]
+# The largest value of a bigint column (ids, counts): a filter value beyond it is a 400 naming
+# the parameter, never an overflow in the query (a 500).
+BIGINT_MAX = 2**63 - 1
 
 
+@extend_schema_field({"type": "string", "enum": [value for value, _ in _BOOLEAN_CHOICES]})
 class StrictBooleanFilter(django_filters.TypedChoiceFilter):
     """A true/false filter that rejects anything else with a 400 instead of ignoring it."""
 
@@ -80,10 +83,55 @@ class StrictBooleanFilter(django_filters.TypedChoiceFilter):
         super().__init__(*args, **kwargs)
 
 
-@extend_schema_field(OpenApiTypes.INT)
-class IdFilter(django_filters.ModelChoiceFilter):
-    """A filter on a related row's id: 400 for an unknown id, documented as an integer.
+@extend_schema_field({"type": "integer", "format": "int64", "minimum": 1, "maximum": BIGINT_MAX})
+class IdFilter(django_filters.NumberFilter):
+    """A filter on a row's id (a foreign key, or a plain id column): a whole number from 1 to
+    BIGINT_MAX, documented so; an id no row has matches nothing (an empty page).
 
-    drf-spectacular would otherwise publish today's ids as an enum, so the API schema would
-    change with the data and differ between two stores holding the same contract.
+    Anything the schema admits is accepted: an unknown id is not an error, as the schema cannot
+    say which ids exist (and must not: it would change with the data and differ between two
+    stores holding the same contract). Anything else is a 400 naming the parameter.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", BIGINT_MAX)
+        kwargs.setdefault("decimal_places", 0)
+        super().__init__(*args, **kwargs)
+
+
+@extend_schema_field(
+    {"type": "integer", "format": "int64", "minimum": -BIGINT_MAX, "maximum": BIGINT_MAX}
+)
+class WholeNumberFilter(django_filters.NumberFilter):
+    """A filter on a bigint column (a count, a quantity): a whole number within the column's
+    range, documented so; anything else is a 400 naming the parameter."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", -BIGINT_MAX)
+        kwargs.setdefault("max_value", BIGINT_MAX)
+        kwargs.setdefault("decimal_places", 0)
+        super().__init__(*args, **kwargs)
+
+
+# -- the error shape, for the OpenAPI schema (strangler.api_schema) ----------------------------
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    """What went wrong: a stable code, a message for people, and the fields at fault."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # `fields` cannot be declared as an attribute: it is the serializer's own property.
+        return {
+            "code": serializers.CharField(),
+            "message": serializers.CharField(),
+            "fields": serializers.DictField(
+                help_text="Per field at fault (nested for nested input): what is wrong with it."
+            ),
+        }
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of every error answer (api_exception_handler)."""
+
+    error = ErrorDetailSerializer()

@@ -19,7 +19,8 @@ from strangler.observability.logging import logging_config
 def rest_framework_settings() -> dict[str, Any]:
     """REST_FRAMEWORK for every side: pagination, filters, schema and error shape."""
     return {
-        "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+        # drf-spectacular's AutoSchema plus the error answers of each operation.
+        "DEFAULT_SCHEMA_CLASS": "strangler.api_schema.DocumentedErrorsSchema",
         "DEFAULT_PAGINATION_CLASS": "strangler.api.StandardPagination",
         "PAGE_SIZE": 20,
         "DEFAULT_FILTER_BACKENDS": [
@@ -47,6 +48,9 @@ def spectacular_settings(*, title: str, description: str) -> dict[str, Any]:
         "VERSION": "1.0.0",
         "SERVE_INCLUDE_SCHEMA": False,
         "COMPONENT_SPLIT_REQUEST": True,
+        # The contract is JSON: a form body cannot say null or nest objects, so documenting the
+        # form parsers (which the browsable API still uses) would promise what the API refuses.
+        "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
         "SWAGGER_UI_DIST": "SIDECAR",
         "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
         "REDOC_DIST": "SIDECAR",

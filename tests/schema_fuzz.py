@@ -1,14 +1,17 @@
 """Schemathesis against a side's own OpenAPI schema, in-process through its WSGI app.
 
 Bounded and repeatable: a fixed number of examples per operation, derandomised (a fixed seed),
-no deadline (a loaded CI machine is not a failure). The check is the one every side must pass
-whatever it is sent: no 5xx.
+no deadline (a loaded CI machine is not a failure). Every answer, to a valid request or not: no
+5xx, and a status, content type, body and headers the schema documents for the operation. A
+schema-valid request is not refused (no 400: the schema admits exactly what the API accepts).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import schemathesis
@@ -20,7 +23,14 @@ from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    positive_data_acceptance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 EXAMPLES = 25
 # Explicit examples and generated ones; no shrinking: a failure is reported as found, fast.
@@ -32,7 +42,15 @@ FUZZ_SETTINGS = hypothesis_settings(
     phases=[Phase.explicit, Phase.generate],
     suppress_health_check=list(HealthCheck),
 )
-CHECKS = [not_a_server_error]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+    # Only for schema-valid cases: 400 or 422 is a refusal (401, 403, 404, 409 are not).
+    positive_data_acceptance,
+]
 
 
 @functools.cache
@@ -65,11 +83,19 @@ def operation_labels(exclude: str) -> list[str]:
     return sorted(labels)
 
 
-def fuzz(label: str, headers: dict[str, str], ids: dict[str, int] | None = None) -> None:
-    """Send the operation its examples and generated cases; fail on the first 5xx.
+def fuzz(
+    label: str,
+    headers: dict[str, str],
+    ids: dict[str, int] | None = None,
+    *,
+    prepare: Callable[[Any], None] | None = None,
+) -> None:
+    """Send the operation its examples and generated cases; fail on the first answer that
+    breaks a check (CHECKS).
 
     `ids` pins path parameters to rows that exist (`{"customer_id": 1}`): a random id is a 404
     before the request's body or query is even read, and the body is what breaks things.
+    `prepare` edits each schema-valid case before it is sent (see `valid_rows`).
     """
     operation = next(
         result.ok() for result in wsgi_schema().get_all_operations() if result.ok().label == label
@@ -86,6 +112,8 @@ def fuzz(label: str, headers: dict[str, str], ids: dict[str, int] | None = None)
     @FUZZ_SETTINGS
     @given(case=cases)
     def run(case: Any) -> None:
+        if prepare is not None and case.meta.generation.mode.is_positive:
+            prepare(case)
         case.call_and_validate(headers=headers, checks=CHECKS)
 
     # As Django's test client does: the WSGI handler must not close the test's connection (and
@@ -97,3 +125,40 @@ def fuzz(label: str, headers: dict[str, str], ids: dict[str, int] | None = None)
     finally:
         signals.request_started.connect(close_old_connections)
         signals.request_finished.connect(close_old_connections)
+
+
+def valid_rows(
+    references: Mapping[str, Any],
+    fresh: Mapping[str, Callable[[int], Any]],
+    *,
+    per_operation: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Callable[[Any], None]:
+    """A `prepare` for what a schema cannot say: which rows exist and which values are taken.
+
+    In a schema-valid body (nested objects and lists of objects included), a field named in
+    `references` (e.g. `"category"`) gets that existing row's value, and one named in `fresh`
+    (e.g. `"sku"`) a value no row has yet, made from a counter; `per_operation` pins more fields
+    for one operation (`{"POST /api/inventory/stock/adjust/": {"sku": "A-1"}}`), over `fresh`.
+    """
+    counter = itertools.count()
+
+    def fill(node: Any, pinned: Mapping[str, Any], number: int) -> None:
+        if isinstance(node, list):
+            for item in node:
+                fill(item, pinned, number)
+        if not isinstance(node, dict):
+            return
+        for name, value in list(node.items()):
+            if name in pinned:
+                if value is not None:
+                    node[name] = pinned[name]
+            elif name in fresh:
+                node[name] = fresh[name](number)
+            else:
+                fill(value, pinned, number)
+
+    def prepare(case: Any) -> None:
+        pinned = {**references, **(per_operation or {}).get(case.operation.label, {})}
+        fill(case.body, pinned, next(counter))
+
+    return prepare

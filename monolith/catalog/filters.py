@@ -11,7 +11,7 @@ from strangler.api import IdFilter, StrictBooleanFilter
 class ProductFilter(django_filters.FilterSet):
     """?category=&active=&currency=&min_price=&max_price="""
 
-    category = IdFilter(queryset=Category.objects.all())
+    category = IdFilter()
     currency = django_filters.CharFilter(field_name="currency", lookup_expr="iexact")
     active = StrictBooleanFilter(field_name="active")
     min_price = django_filters.NumberFilter(field_name="price", lookup_expr="gte")
@@ -25,7 +25,7 @@ class ProductFilter(django_filters.FilterSet):
 class CategoryFilter(django_filters.FilterSet):
     """?parent= (an id) and ?root=true for top-level categories."""
 
-    parent = IdFilter(queryset=Category.objects.all())
+    parent = IdFilter()
     root = StrictBooleanFilter(field_name="parent", lookup_expr="isnull")
 
     class Meta:

@@ -275,13 +275,20 @@ def test_product_list_orders_by_price_descending(api):
 @pytest.mark.parametrize(
     ("params", "field"),
     [
-        ({"category": "999999"}, "category"),
+        ({"category": "tools"}, "category"),
+        ({"category": str(2**63)}, "category"),
         ({"min_price": "cheap"}, "min_price"),
         ({"active": "perhaps"}, "active"),
     ],
 )
 def test_product_list_rejects_bad_filters(api, params, field):
     assert_invalid(api.get(PRODUCTS, params), field)
+
+
+def test_a_category_no_row_has_filters_to_nothing(api):
+    ProductFactory()
+    response = api.get(PRODUCTS, {"category": "999999"})
+    assert response.status_code == 200 and response.json()["results"] == []
 
 
 def test_product_list_rejects_a_page_past_the_end(api):

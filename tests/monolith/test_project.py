@@ -77,7 +77,12 @@ def test_the_openapi_schema_does_not_depend_on_the_data(client):
     assert after == before
     parameters = after["paths"]["/api/catalog/products/"]["get"]["parameters"]
     category = next(p for p in parameters if p["name"] == "category")
-    assert category["schema"] == {"type": "integer"}
+    assert category["schema"] == {
+        "type": "integer",
+        "format": "int64",
+        "minimum": 1,
+        "maximum": 2**63 - 1,
+    }
 
 
 def test_check_deploy_with_production_settings_reports_no_errors():

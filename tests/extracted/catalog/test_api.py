@@ -118,10 +118,14 @@ def test_missing_product_has_the_shared_error_shape(api: APIClient) -> None:
 
 
 def test_invalid_filter_has_the_shared_validation_shape(api: APIClient, seeded: None) -> None:
-    response = api.get("/api/catalog/products/?category=999")
+    response = api.get("/api/catalog/products/?category=tools")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid"
     assert "category" in response.json()["error"]["fields"]
+
+
+def test_an_id_no_row_has_filters_to_nothing(api: APIClient, seeded: None) -> None:
+    assert ids(api.get("/api/catalog/products/?category=999")) == []
 
 
 WRITES: list[tuple[str, str, dict[str, Any]]] = [
