@@ -348,10 +348,26 @@ def route(args: argparse.Namespace) -> int:
 
 
 def gateway_reloads(metrics_url: str) -> float | None:
-    """Successful routing table loads so far, from the gateway's /metrics; None if it is down."""
+    """Successful routing table loads so far, from the gateway's /metrics; None if it is down.
+
+    The gateway answers /metrics on its main listener to a loopback caller or to one with its
+    token (STRANGLER_GATEWAY_TOKEN, as the gateway reads it): the token is sent when it is set,
+    so the check works from another host or container too.
+    """
+    request = urllib.request.Request(metrics_url)
+    token = os.environ.get("STRANGLER_GATEWAY_TOKEN", "").strip()
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(metrics_url, timeout=2) as response:
+        with urllib.request.urlopen(request, timeout=2) as response:
             text = response.read().decode()
+    except urllib.error.HTTPError as exc:
+        if exc.code == 401:
+            raise DemoError(
+                f"the gateway refused {metrics_url} (401): set STRANGLER_GATEWAY_TOKEN to the "
+                "gateway's token, or run this on the gateway's host."
+            ) from exc
+        return None
     except (urllib.error.URLError, OSError):
         return None
     found = re.search(r'^gateway_routing_reloads_total\{result="ok"\} (\S+)$', text, re.MULTILINE)
