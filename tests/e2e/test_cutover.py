@@ -231,7 +231,7 @@ def test_a_write_sent_to_the_non_writer_gets_409_and_changes_nothing(stack: Cuto
     )
     assert stack.wait_stores_equal() == before
 
-    status = stack.manage("monolith", "migration_status", "--json")
+    status = stack.manage("monolith", "migration_status", "catalog", "--json")
     assert status.returncode == 0, status.stderr
     (catalog,) = json.loads(status.stdout)
     assert (catalog["writer"], catalog["frozen"], catalog["reader_behind"]) == (SERVICE, False, 0)
