@@ -107,7 +107,10 @@ class Command(BaseCommand):
         echo = self._echo_stderr if options["json"] else self._echo
         controller = Controller(options["context"], dry_run=options["dry_run"], echo=echo)
         if action == "step" or options["dry_run"]:
-            outcome = controller.step()
+            try:
+                outcome = controller.step()
+            finally:
+                controller.release()  # a step from a scheduler must not hold the run after it
         else:
             outcome = controller.run_until_done(max_steps=options["max_steps"])
         if options["json"]:
