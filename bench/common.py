@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -19,7 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from tests.processes import ROOT, Process, ProcessGroup, base_env, free_port, wait_until
+from tests.processes import ROOT, Process, ProcessGroup, free_port, wait_until
+from tests.processes import base_env as process_env
 from tests.servers import POSTGRES_URL, RABBITMQ_URL
 
 __all__ = [
@@ -322,6 +324,25 @@ def amqp_parameters(url: str = RABBITMQ_URL) -> dict[str, str]:
 
 
 # -- processes -------------------------------------------------------------------------------------
+
+
+def base_env(**overrides: str) -> dict[str, str]:
+    """The environment of a benchmark's process: the caller's, plus this run's identity keys.
+
+    Every side verifies bearer tokens (strangler.identity) and refuses to start without a public
+    key; the benchmarks make one key pair per run, as the test session does.
+    """
+    return process_env(**{**identity_environment(), **overrides})
+
+
+@functools.cache
+def identity_environment() -> dict[str, str]:
+    """STRANGLER_IDENTITY_* of a key pair made for this run (none when the caller set them)."""
+    if os.environ.get("STRANGLER_IDENTITY_VERIFYING_KEYS"):
+        return {}
+    from tests.identity import make_identity_keys
+
+    return make_identity_keys(WORK_DIR / "identity" / uuid.uuid4().hex[:8])
 
 
 def work_dir(name: str) -> Path:
