@@ -41,7 +41,7 @@ def _int_pair(item: Any, what: str) -> tuple[int, int]:
         raise BadSyncRequest(f"{what} must be [lo, hi, ...], got {item!r}")
     lo, hi = item[0], item[1]
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi)) or not (
-        -(2**63) <= lo and hi <= 2**63
+        lo >= -(2**63) and hi <= 2**63
     ):
         raise BadSyncRequest(f"{what} must be [lo, hi, ...] of bigint keys, got {item!r}")
     if hi <= lo:
