@@ -227,9 +227,19 @@ def make_workspace(tmp_path: Path) -> Path:
 def servers(request: pytest.FixtureRequest, env: dict[str, str]) -> Iterator[None]:
     """Fresh PostgreSQL databases and RabbitMQ names when the suite runs on them; else embedded."""
     suffix = uuid.uuid4().hex[:10]
-    for name in ("DATABASE_URL", "CATALOG_DATABASE_URL", "STRANGLER_CONTROL_DATABASE_URL"):
+    for name in (
+        "DATABASE_URL",
+        "CATALOG_DATABASE_URL",
+        "INVENTORY_DATABASE_URL",
+        "STRANGLER_CONTROL_DATABASE_URL",
+    ):
         env.pop(name, None)
-    for name in ("STRANGLER_EXCHANGE", "STRANGLER_BROKER_FOLDER", "CATALOG_SERVICE_URL"):
+    for name in (
+        "STRANGLER_EXCHANGE",
+        "STRANGLER_BROKER_FOLDER",
+        "CATALOG_SERVICE_URL",
+        "INVENTORY_SERVICE_URL",
+    ):
         env.pop(name, None)
     databases: list[str] = []
     admin_url = ""
@@ -240,6 +250,7 @@ def servers(request: pytest.FixtureRequest, env: dict[str, str]) -> Iterator[Non
             for variable, side in (
                 ("DATABASE_URL", "monolith"),
                 ("CATALOG_DATABASE_URL", "catalog"),
+                ("INVENTORY_DATABASE_URL", "inventory"),
                 ("STRANGLER_CONTROL_DATABASE_URL", "control"),
             ):
                 name = f"tutorial_{side}_{suffix}"
@@ -253,6 +264,7 @@ def servers(request: pytest.FixtureRequest, env: dict[str, str]) -> Iterator[Non
             "STRANGLER_EXCHANGE": f"tutorial-{suffix}.events",
             "CATALOG_INBOX_QUEUE": f"tutorial-{suffix}.catalog-service.events",
             "MONOLITH_INBOX_QUEUE": f"tutorial-{suffix}.monolith.events",
+            "INVENTORY_INBOX_QUEUE": f"tutorial-{suffix}.inventory-service.events",
         }
         env.update(broker_names)
     else:
