@@ -8,8 +8,12 @@ from decimal import Decimal
 
 
 def money_text(value: Decimal | int | str) -> str:
-    """A money amount as a string with two decimals ("12.50"), never a float."""
-    return f"{Decimal(value):.2f}"
+    """A money amount as a string with two decimals ("12.50"), never a float.
+
+    A negative zero (which DRF's min_value=0 lets through as "-0.00") is written "0.00": the
+    schemas refuse a minus sign wherever the API refuses negatives.
+    """
+    return f"{Decimal(value) + 0:.2f}"
 
 
 def utc_timestamp(value: datetime) -> str:

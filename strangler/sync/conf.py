@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -196,8 +197,14 @@ class SyncSettings:
         return found
 
 
-# The contract's spelling of a money amount (a decimal with two places, as text).
-MONEY_PATTERN = "^-?[0-9]+\\.[0-9]{2}$"
+# The contract's spelling of a money amount: a decimal with two places, as text, optionally
+# signed ("^-?[0-9]+\\.[0-9]{2}$") or bounded in its whole digits ("^[0-9]{1,10}\\.[0-9]{2}$").
+MONEY_PATTERN = re.compile(r"\^(?:-\?)?\[0-9\](?:\+|\{1,[1-9][0-9]*\})\\\.\[0-9\]\{2\}\$")
+
+
+def is_money_pattern(pattern: object) -> bool:
+    """Whether a schema's `pattern` is one of the contract's spellings of a money amount."""
+    return isinstance(pattern, str) and MONEY_PATTERN.fullmatch(pattern) is not None
 
 
 def schema_field_kinds(
@@ -260,7 +267,7 @@ def _kind_of(definition: Mapping[str, Any]) -> str | None:
         return "timestamp"
     if definition.get("format") == "date":
         return "date"
-    if definition.get("pattern") == MONEY_PATTERN:
+    if is_money_pattern(definition.get("pattern")):
         return "money"
     return "text"
 

@@ -14,6 +14,9 @@ from django.core.management.base import CommandError
 from strangler.contracts.compat import ReleasedRecord
 from tests.contracts.conftest import RELEASED_FILE
 
+# The upcasters that go with a copy of the shop's schema folder (v2 of some types reads v1).
+SHOP_UPCASTERS = ("--upcasters", "shared_contracts")
+
 
 def run(*args: str) -> str:
     out = io.StringIO()
@@ -27,7 +30,7 @@ def released_copy(schema_copy: Path, tmp_path: Path) -> Path:
     record = tmp_path / "released.json"
     if RELEASED_FILE.exists():
         shutil.copy(RELEASED_FILE, record)
-    run("--schemas", str(schema_copy), "--released", str(record), "--release")
+    run("--schemas", str(schema_copy), *SHOP_UPCASTERS, "--released", str(record), "--release")
     return record
 
 
@@ -56,8 +59,8 @@ def test_an_incompatible_edit_to_a_released_schema_fails_check_contracts(
     out = io.StringIO()
     with pytest.raises(CommandError, match="1 contract error"):
         call_command(
-            "check_contracts", "--schemas", str(schema_copy), "--released", str(released_copy),
-            stdout=out,
+            "check_contracts", "--schemas", str(schema_copy), *SHOP_UPCASTERS,
+            "--released", str(released_copy), stdout=out,
         )  # fmt: skip
 
     output = out.getvalue()
@@ -72,7 +75,14 @@ def test_release_is_refused_and_writes_nothing_while_there_are_errors(
     shutil.rmtree(schema_copy / "orders.order.cancelled")
 
     with pytest.raises(CommandError, match="nothing was released"):
-        run("--schemas", str(schema_copy), "--released", str(released_copy), "--release")
+        run(
+            "--schemas",
+            str(schema_copy),
+            *SHOP_UPCASTERS,
+            "--released",
+            str(released_copy),
+            "--release",
+        )
 
     assert released_copy.read_text() == before
 
@@ -83,9 +93,19 @@ def test_release_records_new_versions_and_json_output_reports_them(
     record = tmp_path / "fresh.json"
 
     first = json.loads(
-        run("--schemas", str(schema_copy), "--released", str(record), "--release", "--json")
+        run(
+            "--schemas",
+            str(schema_copy),
+            *SHOP_UPCASTERS,
+            "--released",
+            str(record),
+            "--release",
+            "--json",
+        )
     )
-    again = json.loads(run("--schemas", str(schema_copy), "--released", str(record), "--json"))
+    again = json.loads(
+        run("--schemas", str(schema_copy), *SHOP_UPCASTERS, "--released", str(record), "--json")
+    )
 
     assert first["ok"] and len(first["released"]) == first["checked_versions"] > 0
     assert {f["code"] for f in first["findings"]} == {"unreleased"}
@@ -102,10 +122,23 @@ def test_fail_on_unreleased_turns_new_versions_into_errors(
     schema_copy: Path, tmp_path: Path
 ) -> None:
     with pytest.raises(CommandError, match="contract error"):
-        run("--schemas", str(schema_copy), "--released", str(tmp_path / "none.json"),
-            "--fail-on-unreleased")  # fmt: skip
+        run("--schemas", str(schema_copy), *SHOP_UPCASTERS,
+            "--released", str(tmp_path / "none.json"), "--fail-on-unreleased")  # fmt: skip
 
 
 def test_a_missing_schema_folder_is_a_clear_command_error(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="is not a folder"):
         run("--schemas", str(tmp_path / "nowhere"))
+
+
+def test_a_folder_checked_without_its_upcasters_misses_them(
+    schema_copy: Path, released_copy: Path
+) -> None:
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="contract error"):
+        call_command(
+            "check_contracts", "--schemas", str(schema_copy), "--released", str(released_copy),
+            stdout=out,
+        )  # fmt: skip
+
+    assert "ERROR [missing-upcaster] catalog.product.upserted v2" in out.getvalue()

@@ -217,6 +217,12 @@ def test_two_upcasters_for_one_step_are_refused() -> None:
 
 
 def test_the_default_registry_upcasts_current_events_as_a_no_op() -> None:
-    event = Envelope.new(type=PRODUCT, source="monolith", data=VALID_PRODUCT, subject=7)
+    event = Envelope.new(
+        type=PRODUCT,
+        source="monolith",
+        data=VALID_PRODUCT,
+        subject=7,
+        dataversion=registry.current_version(PRODUCT),
+    )
 
     assert registry.validate_and_upcast(event) == event

@@ -46,7 +46,9 @@ class Rollback(Exception):
 
 
 def schema_of(event_type: str) -> dict:
-    return json.loads((SCHEMAS / event_type / "v1.json").read_text())
+    """The newest version of the type's schema: the one the monolith records."""
+    newest = max(int(path.stem[1:]) for path in (SCHEMAS / event_type).glob("v*.json"))
+    return json.loads((SCHEMAS / event_type / f"v{newest}.json").read_text())
 
 
 def test_every_event_type_has_a_valid_draft_2020_12_schema():
@@ -93,6 +95,7 @@ def test_snapshots_of_every_aggregate_match_their_schemas(outbox):
     for row in recorded:
         errors = list(Draft202012Validator(schema_of(row.event_type)).iter_errors(row.data))
         assert errors == [], (row.event_type, row.data)
+        assert schema_of(row.event_type)["$id"].endswith(f"/v{row.dataversion}.json")
     snapshot = outbox.last("orders.order.upserted").data
     assert snapshot["status"] == "cancelled"
     assert [line["quantity"] for line in snapshot["lines"]] == [2]
@@ -174,6 +177,17 @@ def test_a_refused_api_write_leaves_no_outbox_row(api, outbox):
     response = api.post("/api/catalog/products/", {"sku": "x"}, format="json")
     assert response.status_code == 400
     assert outbox.rows() == []
+
+
+def test_a_price_the_api_accepts_is_one_the_event_schema_accepts(api, outbox):
+    """A negative zero passes DRF's min_value=0; the event spells it "0.00" (v2 has no sign)."""
+    payload = {"sku": "ZERO-1", "name": "Free", "price": "-0.00", "currency": "EUR"}
+    response = api.post("/api/catalog/products/", payload, format="json")
+
+    assert response.status_code == 201, response.content
+    event = outbox.last("catalog.product.upserted")
+    assert event.data["price"] == "0.00"
+    assert event.dataversion == 2
 
 
 def test_the_requests_correlation_id_is_recorded_on_its_events(api):

@@ -46,7 +46,7 @@ def test_row_becomes_a_valid_cloudevent_in_rabbitmq_binary_mode() -> None:
     assert parsed.get_source() == "monolith"
     assert parsed.get_subject() == "7"
     assert parsed.get_extension("aggregateversion") == "1"
-    assert parsed.get_dataschema().endswith("catalog.product.upserted/v1.json")
+    assert parsed.get_dataschema().endswith("catalog.product.upserted/v2.json")  # the newest
     envelope = Envelope.from_message(message.headers, message.content_type, message.body)
     registry.validate_envelope(envelope)
     assert envelope.data == product(7, price="9.99")

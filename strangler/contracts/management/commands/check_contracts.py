@@ -9,9 +9,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from strangler.contracts import services
-from strangler.contracts.project import project_contracts
+from strangler.contracts.project import ContractPackage, project_contracts
 from strangler.contracts.reference_docs import MissingTableMarkers
 from strangler.contracts.registry import ContractError, SchemaRegistry
+from strangler.contracts.upcasters import UpcasterRegistry
 
 
 class Command(BaseCommand):
@@ -50,6 +51,13 @@ class Command(BaseCommand):
             default=None,
             help="released-versions record for --schemas (default: released.json beside it)",
         )
+        parser.add_argument(
+            "--upcasters",
+            default=None,
+            metavar="PACKAGE",
+            help="with --schemas: the upcasters of this contract package (its UPCASTERS) go with "
+            "the folder, so that its versions after v1 are checked against them",
+        )
         parser.add_argument("--json", action="store_true", help="print the findings as JSON")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -61,11 +69,15 @@ class Command(BaseCommand):
                         f"--schemas {schemas} is not a folder of <type>/v<N>.json files"
                     )
                 released_file = options["released"] or schemas.parent / "released.json"
-                checks = [services.folder_check(SchemaRegistry(schemas), released_file)]
+                upcasters = UpcasterRegistry()
+                if options["upcasters"]:
+                    package = ContractPackage.load(options["upcasters"])
+                    upcasters = UpcasterRegistry.merged(package.upcasters)
+                checks = [services.folder_check(SchemaRegistry(schemas, upcasters), released_file)]
                 stale: list[Path] = []
             else:
-                if options["released"] is not None:
-                    raise CommandError("--released goes with --schemas")
+                if options["released"] is not None or options["upcasters"] is not None:
+                    raise CommandError("--released and --upcasters go with --schemas")
                 contracts = project_contracts()
                 if not contracts.packages:
                     raise CommandError(
