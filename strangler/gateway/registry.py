@@ -182,7 +182,11 @@ class Backend:
     def pick(self, now: float, exclude: Iterable[Instance] = ()) -> Instance | None:
         """A healthy instance whose breaker lets a request through, by the backend's policy."""
         excluded = tuple(exclude)
-        candidates = [i for i in self.instances if i not in excluded and i.available(now)]
+        instances = self.instances
+        if len(instances) == 1 and not excluded and instances[0].available(now):
+            self._next += 1
+            return instances[0]  # the usual single instance: no lists to build
+        candidates = [i for i in instances if i not in excluded and i.available(now)]
         if not candidates:
             # Panic mode: when health checks took every instance out (a slow probe under load,
             # say), trying them beats answering 503 for sure; open breakers still hold.
@@ -298,29 +302,38 @@ class Registry:
 
     # -- passive health ------------------------------------------------------------------------
     def record(self, instance: Instance, *, failed: bool) -> None:
+        breaker = instance.breaker
+        if not failed:
+            # The common case changes nothing unless the instance was failing: the gauges are
+            # touched (on_change) only then, not on every answer (ADR 0014).
+            if (
+                instance.consecutive_failures
+                or breaker.consecutive_failures
+                or breaker.state is not BreakerState.CLOSED
+            ):
+                instance.consecutive_failures = 0
+                breaker.record_success()
+                self.on_change(instance)
+            return
         now = self.clock()
-        if failed:
-            instance.failures += 1
-            instance.consecutive_failures += 1
-            was_open = instance.breaker.state is BreakerState.OPEN
-            instance.breaker.record_failure(now)
-            if not was_open and instance.breaker.state is BreakerState.OPEN:
-                instance.circuit_opens += 1
-                self.on_transition(instance, "circuit_opened")
-            if instance.healthy and instance.consecutive_failures >= self.settings.passive_failures:
-                instance.healthy = False
-                instance.ejected_until = now + self.settings.eject_seconds
-                instance.ejections += 1
-                self.on_transition(instance, "ejected")
-                logger.warning(
-                    "instance %s of %s taken out after consecutive failures",
-                    instance.url,
-                    instance.backend,
-                    extra={"backend": instance.backend, "url": instance.url},
-                )
-        else:
-            instance.consecutive_failures = 0
-            instance.breaker.record_success()
+        instance.failures += 1
+        instance.consecutive_failures += 1
+        was_open = breaker.state is BreakerState.OPEN
+        breaker.record_failure(now)
+        if not was_open and breaker.state is BreakerState.OPEN:
+            instance.circuit_opens += 1
+            self.on_transition(instance, "circuit_opened")
+        if instance.healthy and instance.consecutive_failures >= self.settings.passive_failures:
+            instance.healthy = False
+            instance.ejected_until = now + self.settings.eject_seconds
+            instance.ejections += 1
+            self.on_transition(instance, "ejected")
+            logger.warning(
+                "instance %s of %s taken out after consecutive failures",
+                instance.url,
+                instance.backend,
+                extra={"backend": instance.backend, "url": instance.url},
+            )
         self.on_change(instance)
 
     def readmit_expired_ejections(self) -> None:
