@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +122,18 @@ class Target:
     name: str
     port: int
     pid: int | None = None  # the proxy's process (its workers are its children); None: direct
+    service_pid: int | None = None  # the extracted service's gunicorn (shadow and canary reach it)
+    mirrors: bool = False  # a gateway in shadow mode: its /metrics count the mirrored requests
+
+
+_SHADOW_SAMPLE = re.compile(r"^gateway_shadow_comparisons_total\{[^}]*\} ([0-9.e+]+)$", re.M)
+
+
+def mirrored_so_far(port: int) -> float:
+    """Mirrors the shadow gateway has compared so far (match, mismatch or error), from /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    return sum(float(value) for value in _SHADOW_SAMPLE.findall(text))
 
 
 def wrk(
@@ -163,14 +177,26 @@ def wrk(
 
 
 def saturate(target: Target, seconds: float, script: Path) -> dict[str, Any]:
-    """One saturation run; for a proxy also the CPU its processes spent per request."""
+    """One saturation run; for a proxy also the CPU its processes spent per request, and the
+    CPU the extracted service spent meanwhile (the backend work shadow and canary add)."""
     before = process_tree_cpu_seconds(target.pid) if target.pid else 0.0
+    service_before = process_tree_cpu_seconds(target.service_pid) if target.service_pid else 0.0
+    mirrored_before = mirrored_so_far(target.port) if target.mirrors else 0.0
     row = wrk(target.port, seconds, script, connections=CONNECTIONS)
+    requests = max(1, row["requests"])
     if target.pid:
         # What the proxy itself burns per request: independent of how fast the backend is,
         # which on one machine caps every path's requests/s alike.
         spent = process_tree_cpu_seconds(target.pid) - before
-        row["proxy_cpu_ms_per_request"] = round(1000 * spent / max(1, row["requests"]), 3)
+        row["proxy_cpu_ms_per_request"] = round(1000 * spent / requests, 3)
+    if target.service_pid:
+        spent = process_tree_cpu_seconds(target.service_pid) - service_before
+        row["service_cpu_ms_per_request"] = round(1000 * spent / requests, 3)
+    if target.mirrors:
+        # Mirrors still queued when wrk stops are compared during the next path's run; the
+        # share is what was compared during this one (close to 1 unless mirrors were dropped).
+        mirrored = mirrored_so_far(target.port) - mirrored_before
+        row["mirrored_share"] = round(mirrored / requests, 3)
     return row
 
 
@@ -234,7 +260,8 @@ def start_targets(group: ProcessGroup, rid: str, folder: Path) -> tuple[list[Tar
     copy_products(svc_url, "catalog_product", PRODUCTS)
     backend = gunicorn(group, "monolith", "monolith.config.wsgi:application", env)
     service = gunicorn(group, "service", "extracted.catalog.config.wsgi:application", env, 1)
-    targets = [Target(DIRECT, backend)]
+    service_pid = group.processes[-1].pid
+    targets = [Target(DIRECT, backend, service_pid=service_pid)]
     routes = {
         "monolith": "mode: monolith",
         "shadow": "mode: shadow\n    service: catalog",
@@ -257,7 +284,15 @@ def start_targets(group: ProcessGroup, rid: str, folder: Path) -> tuple[list[Tar
             env,
             f"http://127.0.0.1:{port}/api/catalog/products/1/",
         )
-        targets.append(Target(f"gateway {mode}", port, process.pid))
+        targets.append(
+            Target(
+                f"gateway {mode}",
+                port,
+                process.pid,
+                service_pid=service_pid,
+                mirrors=mode == "shadow",
+            )
+        )
     nginx_port = free_port()
     prefix = folder / "nginx"
     prefix.mkdir(exist_ok=True)
@@ -269,13 +304,13 @@ def start_targets(group: ProcessGroup, rid: str, folder: Path) -> tuple[list[Tar
         base_env(),
         f"http://127.0.0.1:{nginx_port}/api/catalog/products/1/",
     )
-    targets.append(Target(NGINX, nginx_port, nginx.pid))
+    targets.append(Target(NGINX, nginx_port, nginx.pid, service_pid=service_pid))
     revproxy_env = base_env(
         DJANGO_SETTINGS_MODULE="bench.peers.revproxy.settings",
         REVPROXY_UPSTREAM=f"http://127.0.0.1:{backend}/",
     )
     revproxy = gunicorn(group, "revproxy", "bench.peers.revproxy.wsgi:application", revproxy_env)
-    targets.append(Target(REVPROXY, revproxy, group.processes[-1].pid))
+    targets.append(Target(REVPROXY, revproxy, group.processes[-1].pid, service_pid=service_pid))
     return targets, [mono_db, svc_db, ctl_db]
 
 
@@ -339,17 +374,45 @@ def run(seconds: float, budget: Budget, keep: bool = False) -> dict[str, Any]:
         if "proxy_cpu_ms_per_request" in row
     }
     result["proxy_cpu_ms_per_request"] = cpu
+    result["shadow"] = shadow_costs(saturation)
     result["summary"] = {
         "over_nginx": ratio(gw, saturation[NGINX]["requests_per_second"]),
         "over_revproxy": ratio(gw, saturation[REVPROXY]["requests_per_second"]),
         "added_p50_ms": result["added_p50_ms"]["gateway monolith"],
         "shadow_cost": round(1 - shadow / gw, 3) if gw else None,
         "proxy_cpu_ms_per_request": cpu.get("gateway monolith"),
+        # Issue 19: the gateway's CPU per proxied request over nginx's, in the same run.
+        "cpu_over_nginx": ratio(cpu.get("gateway monolith"), cpu.get(NGINX)),
+        "nginx_cpu_ms_per_request": cpu.get(NGINX),
         "revproxy_cpu_over_gateway": ratio(cpu.get(REVPROXY), cpu.get("gateway monolith")),
         "shadow_cpu_over_monolith": ratio(cpu.get("gateway shadow"), cpu.get("gateway monolith")),
+        "shadow_own_cpu_ms_per_mirror": result["shadow"]["own_cpu_ms_per_mirror"],
+        "shadow_service_cpu_ms_per_mirror": result["shadow"]["service_cpu_ms_per_mirror"],
     }
     result["tables"] = [t.to_dict() for t in tables(result)]
     return result
+
+
+def shadow_costs(saturation: dict[str, Any]) -> dict[str, float | None]:
+    """Shadow mode's cost per mirrored request, its own apart from the backend work it causes.
+
+    Its own: the shadow gateway's CPU per request less the monolith-mode gateway's (the same
+    requests, answered the same way, but not mirrored), per mirror. The backend's: the extracted
+    service's CPU per mirror while the shadow gateway ran (it serves nothing else then).
+    """
+    shadow, plain = saturation["gateway shadow"], saturation["gateway monolith"]
+    share = shadow.get("mirrored_share") or None
+    own = service = None
+    if share and "proxy_cpu_ms_per_request" in shadow and "proxy_cpu_ms_per_request" in plain:
+        extra = shadow["proxy_cpu_ms_per_request"] - plain["proxy_cpu_ms_per_request"]
+        own = round(extra / share, 3)
+    if share and "service_cpu_ms_per_request" in shadow:
+        service = round(shadow["service_cpu_ms_per_request"] / share, 3)
+    return {
+        "mirrored_share": share,
+        "own_cpu_ms_per_mirror": own,
+        "service_cpu_ms_per_mirror": service,
+    }
 
 
 def tables(result: dict[str, Any]) -> list[Table]:
@@ -364,6 +427,7 @@ def tables(result: dict[str, Any]) -> list[Table]:
             "errors",
             "gateway monolith / this",
             "proxy CPU ms/request",
+            "service CPU ms/request",
         ],
     )
     gw = result["saturation"]["gateway monolith"]["requests_per_second"]
@@ -376,6 +440,7 @@ def tables(result: dict[str, Any]) -> list[Table]:
             row["errors"] + row["non_2xx"],
             ratio(gw, row["requests_per_second"]),
             row.get("proxy_cpu_ms_per_request", "-"),
+            row.get("service_cpu_ms_per_request", "-"),
         )
     mod = Table(
         f"Latency at a moderate rate ({result['moderate_rate']:.0f} requests/s, "
@@ -390,7 +455,19 @@ def tables(result: dict[str, Any]) -> list[Table]:
             row["p99_ms"],
             result["added_p50_ms"][name],
         )
-    return [sat, mod]
+    summary = result.get("summary", {})
+    shadow = result.get("shadow", {})
+    cpu = Table(
+        "CPU per request: the gateway against nginx, and shadow mode's cost per mirror",
+        ["figure", "ms or ratio"],
+    )
+    cpu.add("gateway (monolith mode) CPU ms/request", summary.get("proxy_cpu_ms_per_request"))
+    cpu.add("nginx CPU ms/request", summary.get("nginx_cpu_ms_per_request"))
+    cpu.add("gateway / nginx", summary.get("cpu_over_nginx"))
+    cpu.add("shadow: the gateway's own CPU ms per mirror", shadow.get("own_cpu_ms_per_mirror"))
+    cpu.add("shadow: the service's CPU ms per mirror", shadow.get("service_cpu_ms_per_mirror"))
+    cpu.add("shadow: mirrored share of requests", shadow.get("mirrored_share"))
+    return [sat, mod, cpu]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

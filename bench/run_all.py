@@ -112,6 +112,12 @@ def summarize(results_dir: Path, errors: dict[str, str], started: str) -> dict[s
             "proxy_cpu_ms_per_request": gateway.get("proxy_cpu_ms_per_request"),
             "revproxy_cpu_over_gateway": gateway.get("revproxy_cpu_over_gateway"),
             "shadow_cpu_over_monolith": gateway.get("shadow_cpu_over_monolith"),
+            # Issue 19: the gateway's CPU per proxied request over nginx's in the same run, and
+            # shadow mode's own CPU per mirror apart from the service's work it causes.
+            "cpu_over_nginx": gateway.get("cpu_over_nginx"),
+            "nginx_cpu_ms_per_request": gateway.get("nginx_cpu_ms_per_request"),
+            "shadow_own_cpu_ms_per_mirror": gateway.get("shadow_own_cpu_ms_per_mirror"),
+            "shadow_service_cpu_ms_per_mirror": gateway.get("shadow_service_cpu_ms_per_mirror"),
         },
         "replay": {
             "over_copy": replay.get("over_copy"),
