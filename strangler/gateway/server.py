@@ -129,7 +129,9 @@ class GatewayHttpProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing() and self._in_head:
+        # An idle connection is uvicorn's keep-alive timer's to close; the head timer runs only
+        # once a head has begun (here: a pipelined one that came while this answer was sent).
+        if not self.transport.is_closing() and self._in_head and self._head_bytes:
             self._arm_head_timer()
 
     # -- bytes in ------------------------------------------------------------------------------
@@ -145,6 +147,10 @@ class GatewayHttpProtocol(HttpToolsProtocol):
             if end < 0:
                 self._head_bytes += len(data)
                 self._head_tail = window[-3:]
+                if self._head_timer is None:
+                    # A head in pieces: from its first piece it has HEADER_TIMEOUT to end. A
+                    # head that comes whole (the common case) arms no timer at all (ADR 0014).
+                    self._arm_head_timer()
             else:
                 self._head_bytes += max(0, end + 4 - len(self._head_tail))
                 self._head_tail = b""
