@@ -89,10 +89,14 @@ def secret_key_from_env(debug: bool) -> str:
 def transport_from_env() -> dict[str, Any]:
     """STRANGLER_TRANSPORT overrides from the environment (a unique exchange per test or stack).
 
-    STRANGLER_EXCHANGE names the events exchange; STRANGLER_BROKER_FOLDER the embedded
-    transport's folder. Unset variables leave strangler.transport's defaults in place.
+    STRANGLER_BROKER_URL is this process's own broker URL for events (its side's broker user,
+    made by `setup_broker --users`); unset, BROKER_URL serves. STRANGLER_EXCHANGE is the prefix
+    of the events exchanges; STRANGLER_BROKER_FOLDER the embedded transport's folder. Unset
+    variables leave strangler.transport's defaults in place.
     """
     overrides: dict[str, Any] = {}
+    if os.environ.get("STRANGLER_BROKER_URL"):
+        overrides["URL"] = os.environ["STRANGLER_BROKER_URL"]
     if os.environ.get("STRANGLER_EXCHANGE"):
         overrides["EXCHANGE"] = os.environ["STRANGLER_EXCHANGE"]
     if os.environ.get("STRANGLER_BROKER_FOLDER"):

@@ -380,7 +380,7 @@ class InboxConsumer:
     def _republish(
         self, delivery: Delivery, queue: str, headers: Mapping[str, Any], what: str
     ) -> None:
-        """Publish a copy to one queue (default exchange), confirmed, then ack the original.
+        """Publish a copy to one of our queues (through our own exchange), confirmed, then ack.
 
         A crash between the two leaves both copies; the inbox makes the duplicate harmless.
         """
@@ -392,7 +392,7 @@ class InboxConsumer:
         message = OutgoingMessage(
             message_id=str(delivery.headers.get("ce-id") or uuid.uuid4()),
             routing_key=queue,
-            exchange="",
+            exchange=transport.subscriber_exchange(self.settings.subscriber),
             message=TransportMessage(
                 text_headers, delivery.content_type or "application/json", bytes(delivery.body)
             ),

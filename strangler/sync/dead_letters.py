@@ -249,7 +249,7 @@ def requeue_dead_letters(
         for start in range(0, len(chosen), FETCH_PAGE):
             page = chosen[start : start + FETCH_PAGE]
             outcomes = transport.publish_batch(
-                [_requeue_message(subscription, d, letter) for d, letter in page]
+                [_requeue_message(transport, subscription, d, letter) for d, letter in page]
             )
             for (delivery, letter), outcome in zip(page, outcomes, strict=True):
                 if not outcome.confirmed:
@@ -264,8 +264,11 @@ def requeue_dead_letters(
 
 
 def _requeue_message(
-    subscription: Subscription, delivery: Delivery, letter: DeadLetter
+    transport: Transport, subscription: Subscription, delivery: Delivery, letter: DeadLetter
 ) -> OutgoingMessage:
+    # Through the subscriber's own exchange: its broker user may write there, not to the
+    # default exchange (docs/adr/0009).
+    exchange = transport.subscriber_exchange(subscription.subscriber)
     carried = {
         k: v
         for k, v in carried_headers(letter.headers).items()
@@ -277,7 +280,7 @@ def _requeue_message(
     return OutgoingMessage(
         message_id=letter.id if letter.id != "(no ce-id)" else str(uuid.uuid4()),
         routing_key=letter.queue or subscription.queue,
-        exchange="",
+        exchange=exchange,
         message=TransportMessage(
             text_headers, delivery.content_type or "application/json", letter.body
         ),

@@ -5,9 +5,12 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from strangler.contracts.envelope import TransportMessage
+
+if TYPE_CHECKING:
+    from strangler.transport.conf import TransportSettings
 
 
 class TransportError(RuntimeError):
@@ -18,14 +21,16 @@ class TransportError(RuntimeError):
 class OutgoingMessage:
     """A message to publish. `routing_key` is the event type for the events exchange.
 
-    With `exchange=""` (the default exchange) the routing key is a queue name: that is how replay
-    and dead-lettering address exactly one subscriber's queue.
+    With `exchange=Transport.subscriber_exchange(subscriber)` the routing key is one of that
+    subscriber's queue names: that is how retries and dead letters address exactly one queue.
+    The default exchange (`exchange=""`) does the same for any queue; only an operator's account
+    may write to it (replay), a side's broker user may not (docs/adr/0009).
     """
 
     message_id: str
     routing_key: str
     message: TransportMessage
-    exchange: str | None = None  # None: the configured events exchange
+    exchange: str | None = None  # None: this side's events exchange
     extra_headers: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -96,6 +101,12 @@ class Consumer(abc.ABC):
 class Transport(abc.ABC):
     """Publish with confirms, declare topology idempotently, consume. One per process/thread."""
 
+    settings: TransportSettings
+
+    def subscriber_exchange(self, subscriber: str) -> str:
+        """The subscriber's own direct exchange: routing key = one of its queues' names."""
+        return self.settings.dead_letter_exchange_of(subscriber)
+
     @abc.abstractmethod
     def publish_batch(
         self, messages: Sequence[OutgoingMessage], *, timeout: float | None = None
@@ -108,12 +119,13 @@ class Transport(abc.ABC):
         """
 
     def declare_exchanges(self) -> None:
-        """Declare the events exchange (and its dead-letter exchange); idempotent."""
+        """Declare this side's events exchange and those of the sides it knows; idempotent."""
         raise NotImplementedError(f"{type(self).__name__} cannot declare exchanges")
 
     @abc.abstractmethod
     def declare_subscription(self, subscription: Subscription) -> None:
-        """Declare exchange, queue, bindings and dead-letter queue; idempotent."""
+        """Declare the subscriber's exchange, queue and dead-letter queue, and bind the queue to
+        the exchanges of the sides that may write what it subscribes to; idempotent."""
 
     @abc.abstractmethod
     def consumer(self, queue: str, *, prefetch: int = 100) -> Consumer: ...

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
@@ -13,8 +14,15 @@ DEFAULTS: dict[str, object] = {
     # Broker URL; empty means settings.BROKER_URL (itself from the BROKER_URL variable).
     # amqp://user:pass@host:5672/vhost for RabbitMQ, filesystem:// for the embedded transport.
     "URL": "",
-    # The durable topic exchange every event is published to; routing key = event type.
+    # Prefix of the durable topic exchanges: each side publishes its events to `<EXCHANGE>.<side>`
+    # (side = STRANGLER_SERVICE_NAME), routing key = event type; a queue is bound to the
+    # exchanges of the sides that may write the contexts it subscribes to (docs/adr/0009).
     "EXCHANGE": "strangler.events",
+    # Who may write each context this side subscribes to but STRANGLER_OWNERSHIP does not list:
+    # {"inventory": ["monolith", "inventory-service"], ...}. The ownership record names the two
+    # writers of its own contexts; an event type of a context named nowhere is bound from
+    # every side these two settings name.
+    "WRITERS": {},
     # "quorum" (replicated, delivery limit enforced by RabbitMQ) or "classic".
     "QUEUE_TYPE": "quorum",
     # Deliveries of one message before RabbitMQ dead-letters it (quorum queues only; the
@@ -43,11 +51,51 @@ class TransportSettings:
     connect_timeout: float
     heartbeat: float
     data_folder: Path
+    # The side this process runs as (STRANGLER_SERVICE_NAME): it publishes to its own exchange.
+    side: str = "monolith"
+    # Context -> the sides that may write it (STRANGLER_OWNERSHIP, then WRITERS).
+    writers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def exchange_of(self, side: str) -> str:
+        """The topic exchange one side publishes its events to: `<EXCHANGE>.<side>`."""
+        return f"{self.exchange}.{side}"
 
     @property
-    def dead_letter_exchange(self) -> str:
-        """The direct exchange that routes a queue's rejected messages to `<queue>.dead`."""
-        return f"{self.exchange}.dlx"
+    def own_exchange(self) -> str:
+        """The exchange this process publishes events to (and the only one it may write)."""
+        return self.exchange_of(self.side)
+
+    def dead_letter_exchange_of(self, subscriber: str) -> str:
+        """The subscriber's own direct exchange: routes to its queues by name (`<queue>`,
+        `<queue>.dead`): RabbitMQ's dead-lettering, the inbox's retries and dead letters."""
+        return f"{self.exchange}.{subscriber}.dlx"
+
+    def source_sides(self, binding_key: str) -> tuple[str, ...]:
+        """The sides whose exchanges a queue binds `binding_key` from.
+
+        The first word of an event type is its context; a context with known writers is bound
+        from both (events recorded before a cutover still drain after it, and reverse sync
+        works), any other key (a context named nowhere, or a leading wildcard) from every
+        known side.
+        """
+        context = binding_key.split(".", 1)[0]
+        if context in self.writers:
+            return self.writers[context]
+        return self.known_sides
+
+    @property
+    def known_sides(self) -> tuple[str, ...]:
+        """This side and every writer the ownership record and WRITERS name, sorted."""
+        sides = {self.side}
+        for writers in self.writers.values():
+            sides.update(writers)
+        return tuple(sorted(sides))
+
+    def source_exchanges(self, binding_keys: tuple[str, ...]) -> list[tuple[str, str]]:
+        """(exchange, binding key) pairs a queue with these binding keys is bound with."""
+        return [
+            (self.exchange_of(side), key) for key in binding_keys for side in self.source_sides(key)
+        ]
 
     @property
     def is_embedded(self) -> bool:
@@ -69,7 +117,28 @@ def transport_settings() -> TransportSettings:
         connect_timeout=float(values["CONNECT_TIMEOUT"]),
         heartbeat=float(values["HEARTBEAT"]),
         data_folder=Path(folder) if folder else var_dir() / "broker",
+        side=this_side(),
+        writers=writers_by_context(values["WRITERS"]),
     )
+
+
+def this_side() -> str:
+    """STRANGLER_SERVICE_NAME, the name this process publishes as (the ownership record's)."""
+    from strangler.ownership.conf import this_side as ownership_side
+
+    return ownership_side()
+
+
+def writers_by_context(extra: object) -> dict[str, tuple[str, ...]]:
+    """Context -> sides that may write it: STRANGLER_OWNERSHIP's two writers, then `extra`."""
+    from strangler.ownership.conf import ownership_settings
+
+    writers = {
+        name: tuple(sorted(set(spec.sides))) for name, spec in ownership_settings().contexts.items()
+    }
+    for name, sides in dict(extra or {}).items():  # type: ignore[call-overload]
+        writers.setdefault(str(name), tuple(sorted(str(side) for side in sides)))
+    return writers
 
 
 def var_dir() -> Path:

@@ -154,8 +154,11 @@ class EmbeddedTransport(Transport):
             }
             topology["queues"].setdefault(subscription.dead_letter_queue, {})
             bindings = {(b["exchange"], b["key"], b["queue"]) for b in topology["bindings"]}
-            for key in subscription.binding_keys:
-                bindings.add((self.settings.exchange, key, subscription.queue))
+            for exchange, key in self.settings.source_exchanges(subscription.binding_keys):
+                bindings.add((exchange, key, subscription.queue))
+            own = self.subscriber_exchange(subscription.subscriber)
+            for queue in (subscription.queue, subscription.dead_letter_queue):
+                bindings.add((own, queue, queue))
             topology["bindings"] = [
                 {"exchange": e, "key": k, "queue": q} for e, k, q in sorted(bindings)
             ]
@@ -168,9 +171,8 @@ class EmbeddedTransport(Transport):
             for queue in (subscription.queue, subscription.dead_letter_queue):
                 topology["queues"].pop(queue, None)
                 channel._purge(queue)
-            topology["bindings"] = [
-                b for b in topology["bindings"] if b["queue"] != subscription.queue
-            ]
+            gone = {subscription.queue, subscription.dead_letter_queue}
+            topology["bindings"] = [b for b in topology["bindings"] if b["queue"] not in gone]
             self._write_topology(topology)
 
     def route(self, exchange: str, routing_key: str, topology: dict[str, Any]) -> list[str]:
@@ -199,7 +201,9 @@ class EmbeddedTransport(Transport):
         topology = self.topology()
         outcomes = []
         for outgoing in messages:
-            exchange = self.settings.exchange if outgoing.exchange is None else outgoing.exchange
+            exchange = (
+                self.settings.own_exchange if outgoing.exchange is None else outgoing.exchange
+            )
             queues = self.route(exchange, outgoing.routing_key, topology)
             if not queues:
                 outcomes.append(

@@ -63,11 +63,12 @@ class _Batch:
         return len(self.settled) == len(self.tags)
 
 
-def queue_arguments(settings: TransportSettings, queue: str) -> dict[str, Any]:
+def queue_arguments(settings: TransportSettings, subscription: Subscription) -> dict[str, Any]:
     """x-arguments of a subscriber queue: type, delivery limit and dead-lettering to `.dead`."""
+    queue = subscription.queue
     arguments: dict[str, Any] = {
         "x-queue-type": settings.queue_type,
-        "x-dead-letter-exchange": settings.dead_letter_exchange,
+        "x-dead-letter-exchange": settings.dead_letter_exchange_of(subscription.subscriber),
         "x-dead-letter-routing-key": f"{queue}.dead",
     }
     if settings.queue_type == "quorum":
@@ -162,10 +163,10 @@ class RabbitMQTransport(Transport):
             self._publish_channel = channel
             self._next_tag = 1
         if not self._declared_exchange:
-            # Publishers own the events exchange: declaring it (idempotently) means a fresh broker
+            # A side owns its events exchange: declaring it (idempotently) means a fresh broker
             # answers "unroutable" rather than closing the channel for a missing exchange.
             self._publish_channel.exchange_declare(
-                self.settings.exchange, "topic", durable=True, auto_delete=False
+                self.settings.own_exchange, "topic", durable=True, auto_delete=False
             )
             self._declared_exchange = True
         return self._publish_channel
@@ -208,7 +209,7 @@ class RabbitMQTransport(Transport):
                     application_headers={**outgoing.message.headers, **outgoing.extra_headers},
                 )
                 exchange = (
-                    self.settings.exchange if outgoing.exchange is None else outgoing.exchange
+                    self.settings.own_exchange if outgoing.exchange is None else outgoing.exchange
                 )
                 channel.basic_publish(
                     message, exchange=exchange, routing_key=outgoing.routing_key, mandatory=True
@@ -244,30 +245,52 @@ class RabbitMQTransport(Transport):
     # -- topology -----------------------------------------------------------------------------
 
     def declare_exchanges(self) -> None:
+        """Declare this side's exchange and the exchange of every side it knows (see
+        `_ensure_exchange`: an existing exchange of another side is only looked up)."""
+
         def declare() -> None:
-            channel = self._amqp().channel()
-            try:
-                self._declare_exchanges(channel)
-            finally:
-                if channel.is_open:
-                    channel.close()
+            for side in self.settings.known_sides:
+                exchange = self.settings.exchange_of(side)
+                self._ensure_exchange(exchange, owned=exchange == self.settings.own_exchange)
 
         self._call("declaring the exchanges", declare)
 
-    def _declare_exchanges(self, channel: amqp.Channel) -> None:
-        channel.exchange_declare(self.settings.exchange, "topic", durable=True, auto_delete=False)
-        channel.exchange_declare(
-            self.settings.dead_letter_exchange, "direct", durable=True, auto_delete=False
-        )
+    def _ensure_exchange(self, name: str, kind: str = "topic", *, owned: bool = False) -> None:
+        """Declare an exchange of this side; of another side, declare it only when missing.
+
+        Declaring needs the configure permission even when the exchange exists; a side's broker
+        user has it on its own exchanges only, so another side's exchange is looked up
+        passively first (that needs no permission) and declared only on a fresh broker, where
+        the operator's account runs `setup_broker`.
+        """
+        if not owned:
+            probe = self._amqp().channel()
+            try:
+                probe.exchange_declare(name, kind, passive=True)
+                return
+            except amqp_errors.NotFound:
+                pass  # the broker closed the probe channel; declare it below
+            finally:
+                if probe.is_open:
+                    probe.close()
+        channel = self._amqp().channel()
+        try:
+            channel.exchange_declare(name, kind, durable=True, auto_delete=False)
+        finally:
+            if channel.is_open:
+                channel.close()
 
     def declare_subscription(self, subscription: Subscription) -> None:
         self._call(f"declaring {subscription.queue}", lambda: self._declare(subscription))
 
     def _declare(self, subscription: Subscription) -> None:
+        dlx = self.settings.dead_letter_exchange_of(subscription.subscriber)
+        sources = self.settings.source_exchanges(subscription.binding_keys)
+        self._ensure_exchange(dlx, "direct", owned=True)
+        for exchange in sorted({exchange for exchange, _key in sources}):
+            self._ensure_exchange(exchange, owned=exchange == self.settings.own_exchange)
         channel = self._amqp().channel()
         try:
-            dlx = self.settings.dead_letter_exchange
-            self._declare_exchanges(channel)
             dead = subscription.dead_letter_queue
             channel.queue_declare(
                 dead,
@@ -280,10 +303,14 @@ class RabbitMQTransport(Transport):
                 subscription.queue,
                 durable=True,
                 auto_delete=False,
-                arguments=queue_arguments(self.settings, subscription.queue),
+                arguments=queue_arguments(self.settings, subscription),
             )
-            for key in subscription.binding_keys:
-                channel.queue_bind(subscription.queue, self.settings.exchange, routing_key=key)
+            # The subscriber's own exchange reaches its queue by name: retries and dead-letter
+            # requeues go there, never through the default exchange (writing to it would let
+            # a side write into any queue, docs/adr/0009).
+            channel.queue_bind(subscription.queue, dlx, routing_key=subscription.queue)
+            for exchange, key in sources:
+                channel.queue_bind(subscription.queue, exchange, routing_key=key)
         finally:
             if channel.is_open:
                 channel.close()

@@ -108,7 +108,12 @@ globals().update(
     celery_settings(service_name=STRANGLER_SERVICE_NAME, broker_url=BROKER_URL, var_dir=VAR_DIR)
 )
 # STRANGLER_EXCHANGE / STRANGLER_BROKER_FOLDER: an exchange (or folder) of its own per stack.
-STRANGLER_TRANSPORT = transport_from_env()
+STRANGLER_TRANSPORT = {
+    **transport_from_env(),
+    # Who may publish the orders' events this service subscribes to (the ownership record above
+    # names the inventory's writers only): its queue binds their exchanges.
+    "WRITERS": {"orders": ["monolith"]},
+}
 
 # The events the handlers apply; <env_prefix>_INBOX_QUEUE and friends tune the queue.
 STRANGLER_INBOX = inbox_settings(

@@ -54,7 +54,7 @@ def rabbit_settings(rabbitmq_url: str) -> Iterator[TransportSettings]:
         delivery_limit=2,
     )
     yield settings
-    delete_exchanges(rabbitmq_url, settings.exchange, settings.dead_letter_exchange)
+    delete_exchanges(rabbitmq_url, *(settings.exchange_of(s) for s in settings.known_sides))
 
 
 @pytest.fixture
@@ -66,6 +66,10 @@ def rabbit(rabbit_settings: TransportSettings) -> Iterator[RabbitMQTransport]:
     for subscription in subscriptions:
         transport.delete_subscription(subscription)
     transport.close()
+    delete_exchanges(
+        rabbit_settings.url,
+        *(transport.subscriber_exchange(s.subscriber) for s in subscriptions),
+    )
 
 
 @pytest.fixture
