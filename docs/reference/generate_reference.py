@@ -54,8 +54,20 @@ ENVIRONMENT = {
     "each context, cutover progress. Default: SQLite `var/control.sqlite3`.",
     "BROKER_URL": "`amqp://user:pass@host:5672/vhost` for RabbitMQ; default `filesystem://`, the "
     "embedded transport under `var/broker`.",
-    "STRANGLER_EXCHANGE": "Overrides `STRANGLER_TRANSPORT['EXCHANGE']` (an exchange per stack or "
-    "test).",
+    "STRANGLER_EXCHANGE": "Overrides `STRANGLER_TRANSPORT['EXCHANGE']`, the prefix of the events "
+    "exchanges: each side publishes to `<prefix>.<side>` (one prefix per stack or test).",
+    "STRANGLER_BROKER_URL": "Overrides `STRANGLER_TRANSPORT['URL']`: this process's own broker URL "
+    "for events, with its side's broker user (`setup_broker --users` prints it). Unset: "
+    "BROKER_URL. The demo's Procfile sets it per side from MONOLITH_BROKER_URL, "
+    "CATALOG_BROKER_URL and INVENTORY_BROKER_URL.",
+    "STRANGLER_BROKER_PASSWORD": "Password `setup_broker --users` gives the side's broker user; "
+    "unset, a new user gets a generated one, printed once, and an existing user keeps its own.",
+    "MONOLITH_BROKER_URL": "deploy/Procfile: the monolith's processes' STRANGLER_BROKER_URL (its "
+    "broker user). Unset: BROKER_URL.",
+    "CATALOG_BROKER_URL": "deploy/Procfile: the catalog service's processes' STRANGLER_BROKER_URL. "
+    "Unset: BROKER_URL.",
+    "INVENTORY_BROKER_URL": "deploy/Procfile: the inventory service's processes' "
+    "STRANGLER_BROKER_URL. Unset: BROKER_URL.",
     "STRANGLER_BROKER_FOLDER": "Overrides `STRANGLER_TRANSPORT['DATA_FOLDER']`, the embedded "
     "transport's folder.",
     "STRANGLER_VAR_DIR": "Folder of the embedded databases, broker files and the demo's generated "
