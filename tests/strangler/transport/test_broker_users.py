@@ -60,9 +60,11 @@ def ctl(rabbitmqctl: str, *arguments: str) -> None:
     subprocess.run([rabbitmqctl, *arguments], check=True, capture_output=True, timeout=60)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def broker(rabbitmq_url: str) -> Iterator[Broker]:
-    """A vhost and users of this test (h1_ names), removed at the end whatever happened."""
+    """A vhost and users of this module (h1_ names), removed at the end whatever happened.
+
+    Module-wide: each rabbitmqctl call starts an Erlang VM, so the users are made once."""
     rabbitmqctl = require_tool("rabbitmqctl", "rabbitmq-server")
     suffix = uuid.uuid4().hex[:8]
     vhost = f"h1_users_{suffix}"
@@ -86,29 +88,34 @@ def broker(rabbitmq_url: str) -> Iterator[Broker]:
         ctl(rabbitmqctl, "delete_vhost", vhost)
 
 
-def setup_side(broker: Broker, side: str, monkeypatch: pytest.MonkeyPatch, password: str) -> str:
+def setup_side(broker: Broker, side: str, password: str) -> str:
     """Run `setup_broker --users` as the operator, as that side's settings; its printed URL."""
     user = f"h1_{side}_{broker.vhost[-8:]}"
     broker.users.append(user)
-    if password:
-        monkeypatch.setenv("STRANGLER_BROKER_PASSWORD", password)
-    else:
-        monkeypatch.delenv("STRANGLER_BROKER_PASSWORD", raising=False)
     out = io.StringIO()
-    with override_settings(
-        STRANGLER_SERVICE_NAME=side,
-        STRANGLER_TRANSPORT={
-            "URL": broker.operator_url,
-            "EXCHANGE": broker.exchange,
-            "QUEUE_TYPE": "quorum",
-        },
-        STRANGLER_OWNERSHIP={
-            "CONTEXTS": {"catalog": {"service": "catalog-service", "default_writer": "monolith"}}
-        },
-        STRANGLER_SUBSCRIPTIONS=[
-            {"subscriber": side, "queue": broker.queues[side], "binding_keys": ["catalog.#"]}
-        ],
+    with (
+        pytest.MonkeyPatch.context() as env,
+        override_settings(
+            STRANGLER_SERVICE_NAME=side,
+            STRANGLER_TRANSPORT={
+                "URL": broker.operator_url,
+                "EXCHANGE": broker.exchange,
+                "QUEUE_TYPE": "quorum",
+            },
+            STRANGLER_OWNERSHIP={
+                "CONTEXTS": {
+                    "catalog": {"service": "catalog-service", "default_writer": "monolith"}
+                }
+            },
+            STRANGLER_SUBSCRIPTIONS=[
+                {"subscriber": side, "queue": broker.queues[side], "binding_keys": ["catalog.#"]}
+            ],
+        ),
     ):
+        if password:
+            env.setenv("STRANGLER_BROKER_PASSWORD", password)
+        else:
+            env.delenv("STRANGLER_BROKER_PASSWORD", raising=False)
         call_command(
             "setup_broker",
             "--users",
@@ -126,10 +133,10 @@ def setup_side(broker: Broker, side: str, monkeypatch: pytest.MonkeyPatch, passw
     return url
 
 
-@pytest.fixture
-def two_sides(broker: Broker, monkeypatch: pytest.MonkeyPatch) -> Broker:
-    setup_side(broker, "monolith", monkeypatch, password="")  # generated, printed once
-    setup_side(broker, "catalog-service", monkeypatch, password=f"pw-{uuid.uuid4().hex}")
+@pytest.fixture(scope="module")
+def two_sides(broker: Broker) -> Broker:
+    setup_side(broker, "monolith", password="")  # generated, printed once
+    setup_side(broker, "catalog-service", password=f"pw-{uuid.uuid4().hex}")
     return broker
 
 
