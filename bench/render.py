@@ -41,6 +41,12 @@ TARGETS: list[tuple[tuple[str, str], str, Callable[[float], bool]]] = [
         "10 drifted rows: fetches < 0.01% of rows",
         lambda v: v < 0.0001,
     ),
+    (("cutover", "ejections"), "cutover: no instance ejected on freeze answers", lambda v: v == 0),
+    (
+        ("cutover", "answers_503_on_over_off"),
+        "cutover: client 503s with the freeze hold < without it",
+        lambda v: v < 1,
+    ),
 ]
 
 
@@ -336,7 +342,10 @@ METHOD = """## How each number is made
   (a frozen write is answered 503 at once: before) and one holding writes across the freeze
   (after). Each client retries a 503 after 20 ms; "503 answers" counts every 503 it read,
   "writes that met a 503" the writes behind them; the longest write runs from its first send
-  to its acknowledgement."""
+  to its acknowledgement. "Held, then sent", "instances ejected" and "breakers opened" are the
+  gateway's own counters over the cutover (`/metrics`): the freeze's 503s are intended answers
+  (`X-Strangler-Intended`), so no instance may be ejected for them. The first table is the fill:
+  `copy_context catalog` on the service, from its start to reconcile equal (ADR 0010)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -117,3 +117,22 @@ def test_copy_fill_benchmark_fills_the_projection_and_compares_with_copy(
     assert phase["finished"] is True
     assert result["copy"]["rows_per_second"] > 0 and result["pass_through"]["rows_per_second"] > 0
     assert out["summary"]["copy_fill"]["over_copy"] > 0
+
+
+def test_cutover_benchmark_counts_client_503s_with_and_without_the_hold(
+    tmp_path: Path, postgres_url: str, rabbitmq_url: str
+) -> None:
+    out = run_quick("cutover", tmp_path, postgres_url, rabbitmq_url)
+    result = out["result"]
+    assert result["copy_phase"]["rows"] == result["products"] == 500
+    assert set(result["cutovers"]) == {"service", "monolith"}
+    for measured in result["cutovers"].values():
+        assert set(measured["clients"]) == {"hold_off", "hold_on"}
+        for numbers in measured["clients"].values():
+            assert numbers["writes"] > 0 and numbers["redirects"] == 0, numbers
+    cutover = out["summary"]["cutover"]
+    assert cutover["products"] == 500
+    assert cutover["ejections"] == 0 and cutover["circuit_opens"] == 0, cutover
+    for client in ("hold_off", "hold_on"):
+        seen = sum(m["clients"][client]["answers_503"] for m in result["cutovers"].values())
+        assert cutover[f"answers_503_{client}"] == seen
