@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from django.db import connection
@@ -138,7 +140,7 @@ def _apply_events(
     envelopes: Sequence[Envelope], *, subscriber: str, handlers: Mapping[str, Handler]
 ) -> list[AppliedEvent]:
     now = timezone.now()
-    recorded = _record_new_events(subscriber, envelopes, now)
+    recorded, versions = _record_and_lock(subscriber, envelopes, now)
     fresh: dict[tuple[str, str], Envelope] = {}
     first: set[int] = set()  # positions of the first delivery of each new event
     for position, envelope in enumerate(envelopes):
@@ -146,7 +148,6 @@ def _apply_events(
         if key in recorded and key not in fresh:
             fresh[key] = envelope  # any later delivery of the same event is a copy
             first.add(position)
-    versions = _locked_versions(fresh.values())
     changed: dict[tuple[str, str], tuple[int, bool]] = {}
     stale: set[tuple[str, str]] = set()
     to_apply: list[Envelope] = []
@@ -229,6 +230,83 @@ _RECORD_FIELDS = (
     "event_time",
     "applied_at",
 )
+
+
+def _record_and_lock(
+    subscriber: str, envelopes: Sequence[Envelope], now: Any
+) -> tuple[set[tuple[str, str]], dict[tuple[str, str], int]]:
+    """Record the new events (see _record_new_events) and lock the versions of their
+    aggregates (see _locked_versions): the new (source, id) keys, and the versions found.
+
+    On PostgreSQL both are one statement, one round trip per batch: the insert's RETURNING
+    names the new events, and the locking select reads it to lock exactly their aggregates.
+    """
+    if connection.vendor != "postgresql":
+        recorded = _record_new_events(subscriber, envelopes, now)
+        fresh = {(e.source, e.id): e for e in envelopes if (e.source, e.id) in recorded}
+        return recorded, _locked_versions(fresh.values())
+    applied_at = now.isoformat()
+    rows = [
+        (
+            subscriber,
+            envelope.source,
+            envelope.id,
+            envelope.type,
+            str(envelope.subject or ""),
+            envelope.aggregateversion,
+            Outcome.APPLIED.value,
+            None if envelope.time is None else envelope.time.isoformat(),
+            applied_at,
+        )
+        for envelope in envelopes
+    ]
+    aggregates = [
+        (envelope.source, envelope.id, envelope.aggregate_type, str(envelope.subject))
+        for envelope in envelopes
+        if is_state_transfer(envelope)
+    ]
+    recorded: set[tuple[str, str]] = set()
+    versions: dict[tuple[str, str], int] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(_record_and_lock_sql(), [json.dumps(rows), json.dumps(aggregates)])
+        for kind, first, second, version in cursor.fetchall():
+            if kind == 0:
+                recorded.add((first, second))
+            else:
+                versions[(first, second)] = version
+    return recorded, versions
+
+
+@lru_cache(maxsize=1)
+def _record_and_lock_sql() -> str:
+    """PostgreSQL: insert the inbox rows, then lock the versions of the recorded events'
+    aggregates; rows (0, source, event_id, NULL) per new event, (1, projection, aggregate,
+    version) per version found. A data-modifying CTE runs to completion, and its RETURNING
+    is what the locking select joins, so duplicates lock nothing (as two statements did)."""
+    quote = connection.ops.quote_name
+    inbox = quote(InboxRecord._meta.db_table)
+    versions = quote(ProjectionVersion._meta.db_table)
+    columns = ", ".join(quote(InboxRecord._meta.get_field(name).column) for name in _RECORD_FIELDS)
+    return f"""
+        WITH recorded AS (
+            INSERT INTO {inbox} ({columns})
+            SELECT r->>0, r->>1, r->>2, r->>3, r->>4, (r->>5)::bigint, r->>6,
+                   (r->>7)::timestamptz, (r->>8)::timestamptz
+            FROM json_array_elements(%s::json) AS r
+            ON CONFLICT (subscriber, source, event_id) DO NOTHING
+            RETURNING source, event_id
+        ), locked AS (
+            SELECT v.projection, v.aggregate_id, v.version FROM {versions} v
+            WHERE (v.projection, v.aggregate_id) IN (
+                SELECT a->>2, a->>3 FROM json_array_elements(%s::json) AS a
+                JOIN recorded ON recorded.source = a->>0 AND recorded.event_id = a->>1
+            )
+            FOR UPDATE OF v
+        )
+        SELECT 0, source, event_id, NULL::bigint FROM recorded
+        UNION ALL
+        SELECT 1, projection, aggregate_id, version FROM locked
+    """
 
 
 def _record_new_events(
