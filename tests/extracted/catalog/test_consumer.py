@@ -274,3 +274,36 @@ def test_forged_source_subject_mismatch_and_oversize_are_dead_lettered_with_thei
     assert list(Product.objects.values_list("pk", "name")) == [(1, "Kept")]
     versions = dict(ProjectionVersion.objects.values_list("aggregate_id", "version"))
     assert versions == {"1": 1}
+
+
+def test_a_negative_price_and_an_over_long_name_are_dead_lettered_and_not_applied(
+    broker: Broker, transport_factory: Any
+) -> None:
+    import dataclasses
+
+    from strangler.inbox.models import ProjectionVersion
+
+    broker.publish(catalog_event("product", "upserted", 1, 1, product_data(1, 1, name="Kept")))
+    consume(broker, transport_factory)
+    negative = catalog_event("product", "upserted", 1, 2, product_data(1, 2, price="-5.00"))
+    long_name = dataclasses.replace(
+        catalog_event("product", "upserted", 2, 1, product_data(2, 1, name="x" * 201)),
+        dataversion=2,
+    )
+    # A category that has not arrived (yet) is no reason to refuse: stored as sent (ADR 0009).
+    dangling = catalog_event("product", "upserted", 3, 1, product_data(3, 1, category_id=999))
+    broker.publish(negative, long_name, dangling)
+
+    consumer = consume(broker, transport_factory)
+
+    assert consumer.stats.outcomes["dead_lettered"] == 2
+    errors = sorted(d.headers[ERROR_HEADER] for d in broker.dead_letters())
+    assert all(d.headers[REASON_HEADER] == DeadLetterReason.INVALID for d in broker.dead_letters())
+    assert "v2 is invalid: name: " in errors[0] or "v2 is invalid: name: " in errors[1]
+    assert any("v2 is invalid: price: '-5.00'" in error for error in errors)
+    assert list(Product.objects.values_list("pk", "name", "category_id")) == [
+        (1, "Kept", None),
+        (3, "Product 3 v1", 999),
+    ]
+    versions = dict(ProjectionVersion.objects.values_list("aggregate_id", "version"))
+    assert versions == {"1": 1, "3": 1}
