@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
+from django.core import validators
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
@@ -112,6 +113,26 @@ class WholeNumberFilter(django_filters.NumberFilter):
         kwargs.setdefault("max_value", BIGINT_MAX)
         kwargs.setdefault("decimal_places", 0)
         super().__init__(*args, **kwargs)
+
+
+# django-filter's NumberFilter refuses a number above 1e50 (a guard against huge exponents); the
+# schema says so, and the same bound below.
+DECIMAL_FILTER_MAX = 1e50
+
+
+@extend_schema_field(
+    {"type": "number", "minimum": -DECIMAL_FILTER_MAX, "maximum": DECIMAL_FILTER_MAX}
+)
+class DecimalFilter(django_filters.NumberFilter):
+    """A filter on a decimal column (a price bound): a number within +-1e50, documented so; a
+    bound no row reaches matches nothing. Anything else is a 400 naming the parameter."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", -DECIMAL_FILTER_MAX)
+        super().__init__(*args, **kwargs)
+
+    def get_max_validator(self) -> Any:
+        return validators.MaxValueValidator(DECIMAL_FILTER_MAX)
 
 
 # -- the error shape, for the OpenAPI schema (strangler.api_schema) ----------------------------

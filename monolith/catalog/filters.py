@@ -5,7 +5,7 @@ from __future__ import annotations
 import django_filters
 
 from monolith.catalog.models import Category, Product
-from strangler.api import IdFilter, StrictBooleanFilter
+from strangler.api import DecimalFilter, IdFilter, StrictBooleanFilter
 
 
 class ProductFilter(django_filters.FilterSet):
@@ -14,8 +14,8 @@ class ProductFilter(django_filters.FilterSet):
     category = IdFilter()
     currency = django_filters.CharFilter(field_name="currency", lookup_expr="iexact")
     active = StrictBooleanFilter(field_name="active")
-    min_price = django_filters.NumberFilter(field_name="price", lookup_expr="gte")
-    max_price = django_filters.NumberFilter(field_name="price", lookup_expr="lte")
+    min_price = DecimalFilter(field_name="price", lookup_expr="gte")
+    max_price = DecimalFilter(field_name="price", lookup_expr="lte")
 
     class Meta:
         model = Product

@@ -133,14 +133,18 @@ def render_handlers(
         models_of[event_type] = model
         function = f"apply_{aggregate}_{verb}"
         used.add(model.__name__)
-        data = sample_payload(schema)
+        sample = {
+            "model": model._meta.label,
+            "dataversion": source.versions[event_type],
+            "data": sample_payload(schema),
+        }
         if verb == "deleted":
             functions.append(_delete_function(function, model))
-            samples[event_type] = {"model": model._meta.label, "data": data}
+            samples[event_type] = sample
         else:
             mapping = map_payload(model, schema, renamed)
             functions.append(_upsert_function(function, mapping, used))
-            samples[event_type] = {"model": model._meta.label, "data": data, **_sample(mapping)}
+            samples[event_type] = {**sample, **_sample(mapping)}
             for prop in mapping.ignored:
                 plan.notes.append(f"{event_type}: payload property {prop!r} has no column; ignored")
         registry_lines.append(f'        "{event_type}": {function},')

@@ -24,6 +24,7 @@ class ContextSource:
     prefix: str  # URL prefix the monolith mounts the context's urls at, e.g. "api/customers/"
     contract: dict[str, Any]  # the context's OpenAPI paths and components
     events: dict[str, dict[str, Any]]  # state-transfer event type -> JSON schema (newest)
+    versions: dict[str, int]  # state-transfer event type -> its newest version (the schema's)
     other_packages: dict[str, str]  # other context packages -> their app label
     contract_packages: list[str]  # STRANGLER_CONTRACTS["PACKAGES"]
     sync: dict[str, dict[str, Any]]  # the monolith's STRANGLER_SYNC aggregates of the context
@@ -48,11 +49,13 @@ def read_context(app_config: AppConfig, all_configs: Iterable[AppConfig]) -> Con
         if config.label != app_config.label and config.name.startswith(root)
     }
     sync = dict(getattr(settings, "STRANGLER_SYNC", {}) or {}).get("CONTEXTS", {})
+    events = _state_transfer_schemas(app_config.label)
     return ContextSource(
         app_config=app_config,
         prefix=prefix,
         contract=context_contract(current_openapi_schema(), f"/{prefix}"),
-        events=_state_transfer_schemas(app_config.label),
+        events={name: schema for name, (_, schema) in events.items()},
+        versions={name: version for name, (version, _) in events.items()},
         other_packages=others,
         contract_packages=list(contracts_settings().packages),
         sync={name: dict(raw) for name, raw in sync.get(app_config.label, {}).items()},
@@ -73,7 +76,12 @@ def _mounted_prefix(urls_module: str) -> str:
     )
 
 
-def _state_transfer_schemas(label: str) -> dict[str, dict[str, Any]]:
+def _state_transfer_schemas(label: str) -> dict[str, tuple[int, dict[str, Any]]]:
+    """Each state-transfer event type of the context: its newest version and that schema.
+
+    The handlers are written for the newest version: the inbox upcasts an older event (with the
+    contract packages' upcasters, which the service loads too) before it reaches them.
+    """
     from strangler.contracts import registry
 
     events = {}
@@ -81,9 +89,5 @@ def _state_transfer_schemas(label: str) -> dict[str, dict[str, Any]]:
         context, _, verb = event_type.partition(".")
         if context == label and verb.rsplit(".", 1)[-1] in {"upserted", "deleted"}:
             version = registry.current_version(event_type)
-            if version != 1:
-                raise ScaffoldError(
-                    f"{event_type} is at v{version}; the generator writes v1 handlers only."
-                )
-            events[event_type] = registry.schema(event_type, version)
+            events[event_type] = (version, registry.schema(event_type, version))
     return events

@@ -83,7 +83,7 @@ def test_relay_delivers_cloudevents_as_persistent_messages(
     assert cloudevent.get_source() == "monolith"
     assert cloudevent.get_subject() == "5"
     assert cloudevent.get_datacontenttype() == "application/json"
-    assert cloudevent.get_extension("dataversion") == "1"
+    assert cloudevent.get_extension("dataversion") == "2"  # the schema's newest version
     assert cloudevent.get_data() == product(5, price="12.50")
     event.refresh_from_db()
     assert event.published_at is not None
