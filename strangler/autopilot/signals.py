@@ -26,10 +26,14 @@ from strangler.sync.reconcile import reconcile_aggregate, reconcile_result_recor
 
 logger = logging.getLogger(__name__)
 
-# A probe that differs is asked again this many times, this many seconds apart, before the
-# difference is recorded (a write in flight between the two stores is not a wrong answer).
-PROBE_CONFIRMATIONS = 2
-PROBE_CONFIRM_DELAY = 0.5
+# A probe whose answers differ is asked again, both sides, every PROBE_CONFIRM_DELAY seconds for
+# up to PROBE_CONFIRM_WINDOW seconds. The service answers right when it gives an answer the
+# monolith gave in that window: under steady writes the service trails the monolith by the
+# pipeline's lag, so its answer seldom equals the monolith's of the same instant, but it does
+# pass through each of the monolith's states. A wrong answer (a price the monolith never had) is
+# one the monolith gave at no time; lag itself is judged by the observe phase's lag gate.
+PROBE_CONFIRM_DELAY = 0.15
+PROBE_CONFIRM_WINDOW = 1.5
 
 
 class SignalUnavailable(RuntimeError):
@@ -179,50 +183,61 @@ def probe_answers(route_name: str, paths: Sequence[str], *, timeout: float) -> P
         else gateway.shadow_compare_headers
     )
 
-    def ask(client: httpx.Client, path: str) -> ShadowResult:
-        answers = []
-        error = ""
-        for base in (monolith, service):
+    def get(client: httpx.Client, base: str, path: str) -> CapturedResponse:
+        response = client.get(f"{base}{path}", headers={"X-Strangler-Shadow": "1"})
+        return CapturedResponse(
+            response.status_code,
+            {k.lower(): v for k, v in response.headers.items()},
+            response.content,
+        )
+
+    def compare(reference: CapturedResponse, candidate: CapturedResponse) -> Any:
+        return compare_responses(
+            reference, candidate, ignore=list(route.ignore), headers=tuple(headers)
+        )
+
+    def probe(client: httpx.Client, path: str) -> ShadowResult:
+        seen: list[CapturedResponse] = []  # the monolith's answers in the window, oldest first
+        first = None
+        deadline = time.monotonic() + PROBE_CONFIRM_WINDOW
+        while True:
             try:
-                response = client.get(f"{base}{path}", headers={"X-Strangler-Shadow": "1"})
-                answers.append(
-                    CapturedResponse(
-                        response.status_code,
-                        {k.lower(): v for k, v in response.headers.items()},
-                        response.content,
-                    )
-                )
+                seen.append(get(client, monolith, path))
+            except httpx.HTTPError as exc:
+                if not seen:
+                    raise SignalUnavailable(
+                        f"the monolith does not answer {path}: {type(exc).__name__}: {exc}"
+                    ) from exc
+            try:
+                answer = get(client, service, path)
             except httpx.HTTPError as exc:
                 error = f"{type(exc).__name__}: {exc}"
-        if not answers:
-            raise SignalUnavailable(f"the monolith does not answer {path}: {error}")
-        if error or len(answers) != 2:
-            return ShadowResult(route.name, "GET", path, False, answers[0].status, None, [], error)
-        comparison = compare_responses(
-            answers[0], answers[1], ignore=list(route.ignore), headers=tuple(headers)
-        )
-        return ShadowResult(
-            route.name,
-            "GET",
-            path,
-            comparison.matched,
-            answers[0].status,
-            answers[1].status,
-            comparison.differences,
-        )
+                return ShadowResult(route.name, "GET", path, False, seen[0].status, None, [], error)
+            # Newest first: the monolith's latest state is the likeliest match.
+            for reference in reversed(seen):
+                comparison = compare(reference, answer)
+                if comparison.matched:
+                    return ShadowResult(
+                        route.name, "GET", path, True, reference.status, answer.status, []
+                    )
+            if first is None:
+                first = ShadowResult(
+                    route.name,
+                    "GET",
+                    path,
+                    False,
+                    seen[-1].status,
+                    answer.status,
+                    compare(seen[-1], answer).differences,
+                )
+            if time.monotonic() + PROBE_CONFIRM_DELAY > deadline:
+                return first  # the differences as first seen
+            time.sleep(PROBE_CONFIRM_DELAY)
 
     results = []
     with httpx.Client(timeout=timeout) as client:
         for path in paths:
-            result = ask(client, path)
-            # The service applies the monolith's writes a moment later: a difference that is a
-            # write in flight is gone when asked again; only one that stays is recorded.
-            for _ in range(PROBE_CONFIRMATIONS):
-                if result.matched:
-                    break
-                time.sleep(PROBE_CONFIRM_DELAY)
-                result = ask(client, path)
-            results.append(result)
+            results.append(probe(client, path))
     shadow_results_record(results=results)
     return ProbeOutcome(len(results), sum(1 for r in results if not r.matched))
 
