@@ -86,6 +86,7 @@ class RabbitMQTransport(Transport):
         self.settings = settings
         self._connection: kombu.Connection | None = None
         self._publish_channel: amqp.Channel | None = None
+        self._depth_channel: amqp.Channel | None = None
         self._next_tag = 1
         self._batch: _Batch | None = None
         self._declared_exchange = False
@@ -121,6 +122,7 @@ class RabbitMQTransport(Transport):
         """Drop the connection after a failure; the next call reconnects."""
         connection, self._connection = self._connection, None
         self._publish_channel = None
+        self._depth_channel = None
         self._batch = None
         self._declared_exchange = False
         if connection is not None:
@@ -331,12 +333,12 @@ class RabbitMQTransport(Transport):
 
     def queue_depth(self, queue: str) -> int:
         def depth() -> int:
-            channel = self._amqp().channel()
-            try:
-                return int(channel.queue_declare(queue, passive=True).message_count)
-            finally:
-                if channel.is_open:
-                    channel.close()
+            # One channel kept for these reads: a consumer asks every few seconds, and opening
+            # and closing a channel each time costs two more round trips, which a broker busy
+            # with a large drain answers slowly while the consumer's loop waits.
+            if self._depth_channel is None or not self._depth_channel.is_open:
+                self._depth_channel = self._amqp().channel()
+            return int(self._depth_channel.queue_declare(queue, passive=True).message_count)
 
         return self._call(f"reading the depth of {queue}", depth)
 

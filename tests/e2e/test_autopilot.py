@@ -283,7 +283,9 @@ def test_a_healthy_service_goes_from_empty_to_cut_over_with_every_phase_on_recor
             row = autopilot.wait_state("completed", "rolled_back", "aborted")
         finally:
             writer.stop()
-    assert row["state"] == "completed", (row, autopilot.decisions(row["id"]))
+    assert row["state"] == "completed", f"{row['state']} at {row['phase']}: " + "; ".join(
+        f"{d['phase']} {d['action']}: {d['reason']}" for d in autopilot.decisions(row["id"])
+    )
     assert controller.wait_exit(30) == 0, controller.log()
     assert not writer.errors, writer.errors
     assert stack.writer() == SERVICE
