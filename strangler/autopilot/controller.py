@@ -228,7 +228,7 @@ class Controller:
         elif kind == "canary":
             change = self._route(plan.route, "canary", percent=phase["percent"])
             evidence["route"] = change.to_dict()
-            data["shadow"] = signals.shadow_totals(plan.route)
+            data["probes"] = {"compared": 0, "mismatched": 0}
             snapshot = signals.gateway_metrics(self.conf.gateway_url)
             data["metrics"] = _snapshot_dict(snapshot)
         elif kind == "cutover":
@@ -310,13 +310,23 @@ class Controller:
     def _evaluate_canary(
         self, run: PlanRun, plan: Plan, phase: Phase, elapsed: float
     ) -> list[g.GateResult]:
-        base = run.phase_data["shadow"]
+        # The phase's own probes, counted since it began. Not the shadow store's totals: a
+        # canary route mirrors nothing, but the shadow phase's last comparisons may still be
+        # written after this phase began, and they race writes as shadow comparisons may.
         paths = plan.probes or (_route_prefix(plan.route),)
         probed = signals.probe_answers(plan.route, paths, timeout=self.conf.probe_timeout)
-        now = signals.shadow_totals(plan.route)
-        compared = now["requests"] - base["requests"]
-        mismatched = compared - (now["matches"] - base["matches"])
-        differences = signals.shadow_mismatches(plan.route, after_id=base["last_mismatch_id"])
+        counted = run.phase_data.get("probes", {"compared": 0, "mismatched": 0})
+        counted = {
+            "compared": counted["compared"] + probed.compared,
+            "mismatched": counted["mismatched"] + probed.mismatched,
+        }
+        run.phase_data = {**run.phase_data, "probes": counted}
+        run_save(run, "phase_data")
+        compared, mismatched, differences = (
+            counted["compared"],
+            counted["mismatched"],
+            probed.differences,
+        )
         current = signals.gateway_metrics(self.conf.gateway_url)
         baseline = _snapshot_from_dict(run.phase_data["metrics"])
         service_name = _route_service(plan.route)

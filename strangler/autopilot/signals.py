@@ -153,8 +153,12 @@ def gateway_metrics(gateway_url: str) -> GatewaySnapshot:
 
 @dataclass(frozen=True)
 class ProbeOutcome:
+    """One round of probes: how many were compared, and the ones that differed (as
+    shadow_mismatches lists them, with no id)."""
+
     compared: int
     mismatched: int
+    differences: list[dict[str, Any]]
 
 
 def probe_answers(route_name: str, paths: Sequence[str], *, timeout: float) -> ProbeOutcome:
@@ -239,7 +243,19 @@ def probe_answers(route_name: str, paths: Sequence[str], *, timeout: float) -> P
         for path in paths:
             results.append(probe(client, path))
     shadow_results_record(results=results)
-    return ProbeOutcome(len(results), sum(1 for r in results if not r.matched))
+    differing = [
+        {
+            "method": r.method,
+            "path": r.path,
+            "monolith_status": r.monolith_status,
+            "service_status": r.service_status,
+            "differences": [d.to_dict() for d in r.differences],
+            "error": r.error,
+        }
+        for r in results
+        if not r.matched
+    ]
+    return ProbeOutcome(len(results), len(differing), differing)
 
 
 def dead_letters(context: str, side: str) -> tuple[int | None, str]:
