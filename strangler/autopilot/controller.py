@@ -322,11 +322,6 @@ class Controller:
         }
         run.phase_data = {**run.phase_data, "probes": counted}
         run_save(run, "phase_data")
-        compared, mismatched, differences = (
-            counted["compared"],
-            counted["mismatched"],
-            probed.differences,
-        )
         current = signals.gateway_metrics(self.conf.gateway_url)
         baseline = _snapshot_from_dict(run.phase_data["metrics"])
         service_name = _route_service(plan.route)
@@ -336,10 +331,10 @@ class Controller:
         }
         results = [
             g.correctness_gate(
-                compared=compared,
-                mismatched=mismatched,
+                compared=counted["compared"],
+                mismatched=counted["mismatched"],
                 max_mismatches=phase["max_mismatches"],
-                differences=differences,
+                differences=probed.differences,
             ),
             g.error_rate_gate(
                 service=windows[service_name],

@@ -157,8 +157,11 @@ class ProbeOutcome:
     shadow_mismatches lists them, with no id)."""
 
     compared: int
-    mismatched: int
     differences: list[dict[str, Any]]
+
+    @property
+    def mismatched(self) -> int:
+        return len(self.differences)
 
 
 def probe_answers(route_name: str, paths: Sequence[str], *, timeout: float) -> ProbeOutcome:
@@ -218,21 +221,22 @@ def probe_answers(route_name: str, paths: Sequence[str], *, timeout: float) -> P
                 error = f"{type(exc).__name__}: {exc}"
                 return ShadowResult(route.name, "GET", path, False, seen[0].status, None, [], error)
             # Newest first: the monolith's latest state is the likeliest match.
-            for reference in reversed(seen):
-                comparison = compare(reference, answer)
+            comparisons = [(reference, compare(reference, answer)) for reference in seen[::-1]]
+            for reference, comparison in comparisons:
                 if comparison.matched:
                     return ShadowResult(
                         route.name, "GET", path, True, reference.status, answer.status, []
                     )
             if first is None:
+                reference, comparison = comparisons[0]
                 first = ShadowResult(
                     route.name,
                     "GET",
                     path,
                     False,
-                    seen[-1].status,
+                    reference.status,
                     answer.status,
-                    compare(seen[-1], answer).differences,
+                    comparison.differences,
                 )
             if time.monotonic() + PROBE_CONFIRM_DELAY > deadline:
                 return first  # the differences as first seen
@@ -255,7 +259,7 @@ def probe_answers(route_name: str, paths: Sequence[str], *, timeout: float) -> P
         for r in results
         if not r.matched
     ]
-    return ProbeOutcome(len(results), len(differing), differing)
+    return ProbeOutcome(len(results), differing)
 
 
 def dead_letters(context: str, side: str) -> tuple[int | None, str]:
