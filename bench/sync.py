@@ -46,7 +46,7 @@ from bench.common import (
     work_dir,
     write_result,
 )
-from bench.workload import EVENT_TYPE, PacedRun, paced, product_snapshot
+from bench.workload import DATAVERSION, EVENT_TYPE, PacedRun, paced, product_snapshot
 
 KIT, LIMIT, PEER = "strangler-kit", "limit (hand-written)", "django-cqrs"
 LOAD_FRACTIONS = (0.25, 0.5, 0.75)
@@ -219,7 +219,7 @@ class KitPipeline(Pipeline):
             "catalog.product",
             1,
             zlib.crc32(f"catalog.product:{subject}".encode()) % 16,
-            1,
+            DATAVERSION,
             json.dumps(product_snapshot(product_id)),
         )
 

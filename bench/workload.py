@@ -9,11 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 EVENT_TYPE = "catalog.product.upserted"
+# The schema version the monolith writes (shared_contracts/schemas/catalog.product.upserted):
+# a consumer validates it as it is; an older version would add an upcast no live event takes.
+DATAVERSION = 2
 EPOCH = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 
 def product_snapshot(product_id: int) -> dict[str, Any]:
-    """A `catalog.product.upserted` payload (schema v1) for product `product_id` (~330 bytes)."""
+    """A `catalog.product.upserted` payload (schema v2) for product `product_id` (~330 bytes)."""
     stamp = (EPOCH + dt.timedelta(seconds=product_id)).isoformat().replace("+00:00", "Z")
     return {
         "id": product_id,

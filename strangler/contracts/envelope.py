@@ -12,6 +12,7 @@ from typing import Any
 SPECVERSION = "1.0"
 JSON_CONTENT_TYPE = "application/json"
 HEADER_PREFIX = "ce-"
+_PREFIX_LENGTH = len(HEADER_PREFIX)
 
 REQUIRED_ATTRIBUTES = ("id", "source", "type", "specversion")
 # Extension attributes we define (CloudEvents names: lower-case letters and digits only).
@@ -139,10 +140,16 @@ class Envelope:
         """
         attrs: dict[str, str] = {}
         for key, value in headers.items():
-            name = key.decode() if isinstance(key, bytes) else key
-            if not isinstance(name, str) or not name.lower().startswith(HEADER_PREFIX):
+            name = key.decode() if type(key) is bytes else key
+            if type(name) is not str:
                 continue
-            attrs[name[len(HEADER_PREFIX) :].lower()] = _header_text(name, value)
+            lowered = name.lower()
+            if lowered[:_PREFIX_LENGTH] != HEADER_PREFIX:
+                continue
+            # Text is what every client sends; anything else is checked and converted.
+            attrs[lowered[_PREFIX_LENGTH:]] = (
+                value if type(value) is str else _header_text(name, value)
+            )
         missing = [name for name in REQUIRED_ATTRIBUTES if not attrs.get(name)]
         if missing:
             raise EnvelopeError(

@@ -321,11 +321,14 @@ class InboxConsumer:
                 delivery.ack()
         self.stats.batches += 1
         now = datetime.now(UTC)
+        lag = metrics.LAG.labels(self.settings.subscriber)
+        counted: Counter[Outcome] = Counter()
         for result in results:
-            self._count(result.outcome)
+            counted[result.outcome] += 1
             if result.outcome is Outcome.APPLIED and result.envelope.time is not None:
-                lag = (now - result.envelope.time).total_seconds()
-                metrics.LAG.labels(self.settings.subscriber).observe(max(lag, 0.0))
+                lag.observe(max((now - result.envelope.time).total_seconds(), 0.0))
+        for outcome, count in counted.items():
+            self._count(outcome, count)
 
     def _failed(self, delivery: Delivery, envelope: Envelope, exc: Exception) -> None:
         attempts = attempts_of(delivery.headers) + 1
@@ -408,9 +411,9 @@ class InboxConsumer:
             raise TransportError("the consumer is not connected to the broker")
         return self._transport
 
-    def _count(self, outcome: Outcome) -> None:
-        self.stats.outcomes[outcome.value] += 1
-        metrics.EVENTS.labels(self.settings.subscriber, outcome.value).inc()
+    def _count(self, outcome: Outcome, count: int = 1) -> None:
+        self.stats.outcomes[outcome.value] += count
+        metrics.EVENTS.labels(self.settings.subscriber, outcome.value).inc(count)
 
     def _report_progress(self) -> None:
         now = time.monotonic()

@@ -326,18 +326,40 @@ class OutboxRelay:
                 return [], []
             # A second statement, so a second snapshot: a partition's lock may have been granted
             # only when another relay committed, and this snapshot sees what that relay marked.
-            params.update({f"p{i}": number for i, number in enumerate(claimed)})
-            per_partition = " UNION ALL ".join(
-                f"""SELECT * FROM (
-                    SELECT {_PENDING_COLUMNS} FROM {EVENTS} e
-                    WHERE e.partition = %(p{i})s AND {_ELIGIBLE}
-                    ORDER BY e.id LIMIT %(room)s) AS p{i}"""
-                for i in range(len(claimed))
-            )
-            cursor.execute(
-                f"SELECT * FROM ({per_partition}) AS claimed ORDER BY id LIMIT %(room)s", params
-            )
+            params.update({f"p{i}": number for i, number in enumerate(claimed)}, claimed=claimed)
+            # More partitions than a backlog's claim takes: a trickle, or a top-up of thin ones.
+            spread = len(claimed) > self.settings.claim_partitions
+            cursor.execute(self._read_statement(len(claimed), spread), params)
             return claimed, [PendingEvent(*row) for row in cursor.fetchall()]
+
+    @staticmethod
+    def _read_statement(partitions: int, spread: bool) -> str:
+        """The oldest `room` publishable rows of the `claimed` partitions, in id order.
+
+        A union of one branch per partition reads no more rows than it keeps (Merge Append), but
+        PostgreSQL plans every branch, with its anti-join, on every execution: 3-6 ms with 16
+        branches, more than running it (ADR 0013). Many claimed partitions mean a trickle (or a
+        top-up of thin partitions), with few rows in each: one LATERAL branch, planned once and
+        run per partition, costs 0.5 ms in all. Under a backlog the few claimed partitions are
+        full, and the union, which stops at `room` rows, is cheaper than reading `room` rows of
+        each (1.9 ms against 5.3 for 4 partitions of 500 rows).
+        """
+        if spread and connection.vendor == "postgresql":
+            return f"""
+                SELECT c.* FROM unnest(%(claimed)s::integer[]) AS k(number)
+                CROSS JOIN LATERAL (
+                    SELECT {_PENDING_COLUMNS} FROM {EVENTS} e
+                    WHERE e.partition = k.number AND {_ELIGIBLE}
+                    ORDER BY e.id LIMIT %(room)s) AS c
+                ORDER BY c.id LIMIT %(room)s"""
+        per_partition = " UNION ALL ".join(
+            f"""SELECT * FROM (
+                SELECT {_PENDING_COLUMNS} FROM {EVENTS} e
+                WHERE e.partition = %(p{i})s AND {_ELIGIBLE}
+                ORDER BY e.id LIMIT %(room)s) AS p{i}"""
+            for i in range(partitions)
+        )
+        return f"SELECT * FROM ({per_partition}) AS claimed ORDER BY id LIMIT %(room)s"
 
     def _record(
         self,
@@ -361,7 +383,7 @@ class OutboxRelay:
                 refused.append((row, outcome.error))
         now = timezone.now()
         if published:
-            OutboxEvent.objects.filter(id__in=published).update(published_at=now)
+            _mark_published(published, now)
         for row, error in refused:
             attempts = row.attempts + 1
             delay = retry_delay(
@@ -473,6 +495,17 @@ class OutboxRelay:
             ",".join(str(p) for p in result.partitions),
             result.seconds,
         )
+
+
+def _mark_published(ids: list[int], now: datetime) -> None:
+    """Mark the confirmed rows. On PostgreSQL the ids travel as one array (`id = ANY(%s)`): the
+    ORM's `IN (%s, %s, ...)` compiles and adapts a parameter per row: 6% of the relay's
+    samples in a drain (py-spy, bench/sync.py)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {EVENTS} SET published_at = %s WHERE id = ANY(%s)", [now, ids])
+    else:
+        OutboxEvent.objects.filter(id__in=ids).update(published_at=now)
 
 
 class RelayWaiter:

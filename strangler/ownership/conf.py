@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 MONOLITH = "monolith"
 
@@ -74,8 +77,9 @@ class OwnershipSettings:
             ) from None
 
 
+@functools.cache
 def ownership_settings() -> OwnershipSettings:
-    """STRANGLER_OWNERSHIP merged over DEFAULTS."""
+    """STRANGLER_OWNERSHIP merged over DEFAULTS; read once (a consumer asks for every event)."""
     values = {**DEFAULTS, **dict(getattr(settings, "STRANGLER_OWNERSHIP", {}) or {})}
     contexts: dict[str, ContextSpec] = {}
     for name, raw in dict(values["CONTEXTS"] or {}).items():
@@ -95,6 +99,12 @@ def ownership_settings() -> OwnershipSettings:
         cache_ttl=float(values["CACHE_TTL"]),
         retry_after=int(values["RETRY_AFTER"]),
     )
+
+
+@receiver(setting_changed)
+def _forget_ownership_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting == "STRANGLER_OWNERSHIP":
+        ownership_settings.cache_clear()
 
 
 def this_side() -> str:

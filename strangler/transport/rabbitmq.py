@@ -22,6 +22,7 @@ from strangler.transport.base import (
     TransportError,
 )
 from strangler.transport.conf import TransportSettings
+from strangler.transport.wire import EventMessage
 
 logger = logging.getLogger(__name__)
 
@@ -203,12 +204,16 @@ class RabbitMQTransport(Transport):
         batch = self._batch = _Batch()
         try:
             for index, outgoing in enumerate(messages):
-                message = amqp.Message(
+                message = EventMessage(
                     outgoing.message.body,
                     content_type=outgoing.message.content_type,
                     delivery_mode=PERSISTENT,
                     message_id=outgoing.message_id,
-                    application_headers={**outgoing.message.headers, **outgoing.extra_headers},
+                    application_headers=(
+                        {**outgoing.message.headers, **outgoing.extra_headers}
+                        if outgoing.extra_headers
+                        else outgoing.message.headers
+                    ),
                 )
                 exchange = (
                     self.settings.own_exchange if outgoing.exchange is None else outgoing.exchange
