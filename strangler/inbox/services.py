@@ -292,13 +292,13 @@ def _record_and_lock_sql() -> str:
             INSERT INTO {inbox} ({columns})
             SELECT r->>0, r->>1, r->>2, r->>3, r->>4, (r->>5)::bigint, r->>6,
                    (r->>7)::timestamptz, (r->>8)::timestamptz
-            FROM json_array_elements(%s::json) AS r
+            FROM jsonb_array_elements(%s::jsonb) AS r
             ON CONFLICT (subscriber, source, event_id) DO NOTHING
             RETURNING source, event_id
         ), locked AS (
             SELECT v.projection, v.aggregate_id, v.version FROM {versions} v
             WHERE (v.projection, v.aggregate_id) IN (
-                SELECT a->>2, a->>3 FROM json_array_elements(%s::json) AS a
+                SELECT a->>2, a->>3 FROM jsonb_array_elements(%s::jsonb) AS a
                 JOIN recorded ON recorded.source = a->>0 AND recorded.event_id = a->>1
             )
             FOR UPDATE OF v
