@@ -31,7 +31,7 @@ test: $(BENCH_STAMP)
 		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	$(PY) -m tests.run_suites
 
-# Benchmarks (not part of `make test`): about 30 minutes (bench/run_all.py's budget); results in bench/results/ and
+# Benchmarks (not part of `make test`): about 36 minutes at most (bench/run_all.py's budget); results in bench/results/ and
 # docs/benchmarks.md. Installs the bench extra and the load generator and proxy it compares.
 bench: $(BENCH_STAMP)
 	@command -v wrk >/dev/null && (command -v nginx >/dev/null || test -x /usr/sbin/nginx) \
