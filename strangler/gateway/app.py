@@ -10,7 +10,7 @@ import math
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from strangler.gateway.admin_api import AdminApi, is_gateway_path, send_error
 from strangler.gateway.client import (
@@ -74,6 +74,9 @@ class NoInstanceAvailable(UpstreamError):
 
 class GatewayApp:
     """The strangler facade. Serve it with any ASGI server; `rungateway` uses uvicorn."""
+
+    # GatewayHttpProtocol may call it without uvicorn's request cycle (server.py, ADR 0014).
+    serves_direct: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -7,15 +7,23 @@ nginx's `large_client_header_buffers`), how long a client may take to send a hea
 into the request's headers) and the authority of an absolute-form target (it replaces Host, as
 RFC 9112 3.2.2 says, so the app checks it like any Host). Everything else (Host allowed or not,
 transfer codings, body size and body timeout) the app decides itself, under any ASGI server.
+
+A plain request to the gateway (a head and a body that came whole with it, not one of the
+gateway's own paths, no `Expect: 100-continue`, no upgrade) skips uvicorn's request cycle: the
+protocol calls the gateway with a small scope and a `_DirectCycle`, whose `send` writes the
+status line, the fields and the body in one call (ADR 0014). The gateway's code, its limits and
+its answers are the same on both paths; anything else is served by uvicorn's cycle as before.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import importlib.util
 import json
 import logging
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -23,14 +31,24 @@ from typing import Any, ClassVar
 import httptools
 import uvicorn
 from uvicorn._compat import asyncio_run
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
+from uvicorn.protocols.http.httptools_impl import (
+    HEADER_RE,
+    HEADER_VALUE_RE,
+    STATUS_LINE,
+    HttpToolsProtocol,
+)
 
+from strangler.gateway.admin_api import is_gateway_path
 from strangler.gateway.conf import GatewaySettings, parse_listen
 
 logger = logging.getLogger(__name__)
 
 # How long a refused connection keeps reading (and dropping) before it closes.
 LINGER_SECONDS = 2.0
+_ASGI = {"version": "3.0", "spec_version": "2.3"}
+# Response fields uvicorn's cycle looks at (the others it writes as they are).
+_FRAMING = frozenset({b"content-length", b"transfer-encoding", b"connection"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +109,20 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self._refusal: HeadRefused | None = None
         self._head_timer: Any = None
         self._lingering = False
+        # The direct path (module docstring): the gateway itself, when uvicorn serves it bare
+        # (no tracing middleware, no access log, no concurrency limit: those need the cycle).
+        app = self.app
+        self._direct_app: Any = (
+            app
+            if getattr(app, "serves_direct", False)
+            and not self.access_log
+            and self.limit_concurrency is None
+            and not self.root_path
+            else None
+        )
+        self._deferred = False  # a head taken for the direct path, its body not yet whole
+        self._deferred_body: list[bytes] = []
+        self._direct_scope: dict[str, Any] | None = None
 
     # -- connection ----------------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:  # type: ignore[override]
@@ -165,6 +197,8 @@ class GatewayHttpProtocol(HttpToolsProtocol):
                 return
         try:
             self.parser.feed_data(data)
+            if self._deferred:  # the body did not come whole with its head: uvicorn's cycle
+                self._start_cycle()
         except httptools.HttpParserUpgrade:
             if self._should_upgrade():
                 self.handle_websocket_upgrade()
@@ -186,7 +220,8 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self._disarm_head_timer()
         if self.transport.is_closing() or self._lingering:
             return
-        if self.cycle is not None and self.cycle.response_started:
+        cycle = self.cycle
+        if cycle is not None and cycle.response_started and not cycle.response_complete:
             self.transport.close()  # mid-response: no second status line
             return
         body = json.dumps({"error": {"code": code, "message": message, "fields": {}}}).encode()
@@ -209,7 +244,10 @@ class GatewayHttpProtocol(HttpToolsProtocol):
 
     # -- parser callbacks ----------------------------------------------------------------------
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        # uvicorn's, without its scope: built in _start_cycle only for a request that needs it.
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
         self._head_done = False
         self._header_count = 0
 
@@ -247,13 +285,111 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self._head_done = True
         if self.url[:1] not in (b"/", b"*"):
             self._take_authority_from_target()
-        super().on_headers_complete()
+        parser = self.parser
+        if (
+            self._direct_app is not None
+            and not self.expect_100_continue
+            and not parser.should_upgrade()
+        ):
+            # The same path and query uvicorn's scope would carry.
+            parsed = httptools.parse_url(self.url)
+            raw_path = parsed.path
+            path = raw_path.decode("ascii")
+            if "%" in path:
+                path = urllib.parse.unquote(path)
+            if not is_gateway_path(path):
+                http_version = parser.get_http_version()
+                self._direct_scope = {
+                    "type": "http",
+                    "asgi": _ASGI,
+                    "http_version": http_version,
+                    "server": self.server,
+                    "client": self.client,
+                    "scheme": self.scheme,
+                    "root_path": "",
+                    "headers": self.headers,
+                    "method": parser.get_method().decode("ascii"),
+                    "path": path,
+                    "raw_path": raw_path,
+                    "query_string": parsed.query or b"",
+                }
+                self._deferred = True
+                self._deferred_body = []
+                return  # dispatched when the message completes in this read, else _start_cycle
+        self._start_cycle()
+
+    def _start_cycle(self) -> None:
+        """uvicorn's request cycle for this request (and the body that came so far)."""
+        self._direct_scope = None
+        self.scope = {  # type: ignore[typeddict-item]
+            "type": "http",
+            "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
+            "http_version": "1.1",
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,  # type: ignore[typeddict-item]
+            "root_path": self.root_path,
+            "headers": self.headers,
+            "state": self.app_state.copy(),
+        }
+        HttpToolsProtocol.on_headers_complete(self)
+        if self._deferred:
+            self._deferred = False
+            body = b"".join(self._deferred_body)
+            self._deferred_body = []
+            if body and not self.cycle.response_complete:
+                self.cycle.body += body
+                if len(self.cycle.body) > HIGH_WATER_LIMIT:
+                    self.flow.pause_reading()
+                self.cycle.message_event.set()
+
+    def on_body(self, body: bytes) -> None:
+        if self._deferred:
+            self._deferred_body.append(body)
+            return
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
-        super().on_message_complete()
+        if self._deferred:
+            self._deferred = False
+            self._dispatch_direct()
+        else:
+            super().on_message_complete()
         self._in_head = True  # what comes next on this connection is another head
         self._head_bytes = 0
         self._head_tail = b""
+
+    def _dispatch_direct(self) -> None:
+        """The whole request is here: the gateway answers it through a _DirectCycle."""
+        scope = self._direct_scope
+        assert scope is not None
+        self._direct_scope = None
+        self.scope = scope  # type: ignore[assignment]
+        body = self._deferred_body
+        self._deferred_body = []
+        existing = self.cycle
+        self.cycle = cycle = _DirectCycle(  # type: ignore[assignment]
+            self,
+            scope,
+            body[0] if len(body) == 1 else b"".join(body),
+            keep_alive=scope["http_version"] != "1.0" and self.parser.should_keep_alive(),
+        )
+        if existing is None or existing.response_complete:
+            self._start_asgi_task(cycle, self._direct_app)  # type: ignore[arg-type]
+        else:  # pipelined behind an answer still being sent: queued, as uvicorn does
+            self.flow.pause_reading()
+            self.pipeline.appendleft((cycle, self._direct_app))  # type: ignore[arg-type]
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        if type(cycle) is not _DirectCycle:
+            super()._start_asgi_task(cycle, app)
+            return
+        if self.config.reset_contextvars:
+            task = self.loop.create_task(cycle.run(app), context=contextvars.Context())
+        else:
+            task = self.loop.create_task(cycle.run(app))
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
 
     def _take_authority_from_target(self) -> None:
         """Absolute-form (`GET http://host/path`): the target's authority is the Host."""
@@ -273,6 +409,206 @@ class GatewayHttpProtocol(HttpToolsProtocol):
             self.headers.append((b"host", authority))
         for index in hosts:  # two Host fields stay two: the app refuses that with 400
             self.headers[index] = (b"host", authority)
+
+
+class _Unwatched:
+    """A direct cycle's message event until its request waits for a disconnect."""
+
+    __slots__ = ()
+
+    def set(self) -> None:
+        pass
+
+
+_UNWATCHED = _Unwatched()
+
+
+class _DirectCycle:
+    """One request answered without uvicorn's RequestResponseCycle, with its semantics.
+
+    The request's body is whole (`receive` gives it once, then waits for a disconnect); `send`
+    checks and writes the head as uvicorn's cycle does, but keeps it until the first body
+    message so that a short answer is one `transport.write`.
+    """
+
+    __slots__ = (
+        "body",
+        "chunked",
+        "disconnected",
+        "expected_content_length",
+        "head",
+        "keep_alive",
+        "message_event",
+        "more_body",
+        "protocol",
+        "response_complete",
+        "response_started",
+        "scope",
+        "sent_body",
+    )
+
+    def __init__(
+        self, protocol: GatewayHttpProtocol, scope: dict[str, Any], body: bytes, *, keep_alive: bool
+    ) -> None:
+        self.protocol = protocol
+        self.scope = scope
+        self.body = body
+        self.more_body = False
+        self.keep_alive = keep_alive
+        self.disconnected = False
+        self.response_started = False
+        self.response_complete = False
+        self.message_event: Any = _UNWATCHED
+        self.sent_body = False
+        self.head: bytes | None = None
+        self.chunked = False
+        self.expected_content_length = 0
+
+    async def run(self, app: Any) -> None:
+        """The app called as uvicorn's `run_asgi` calls it, with the same failure handling."""
+        logger_ = self.protocol.logger
+        try:
+            result = await app(self.scope, self.receive, self.send)
+        except BaseException as exc:
+            logger_.error("Exception in ASGI application\n", exc_info=exc)
+            if not self.response_started:
+                await self._send_500()
+            else:
+                self.protocol.transport.close()
+        else:
+            if result is not None:
+                logger_.error("ASGI callable should return None, but returned '%s'.", result)
+                self.protocol.transport.close()
+            elif not self.response_started and not self.disconnected:
+                logger_.error("ASGI callable returned without starting response.")
+                await self._send_500()
+            elif not self.response_complete and not self.disconnected:
+                logger_.error("ASGI callable returned without completing response.")
+                self.protocol.transport.close()
+
+    async def _send_500(self) -> None:
+        await self.send(
+            {
+                "type": "http.response.start",
+                "status": 500,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", b"21"),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await self.send({"type": "http.response.body", "body": b"Internal Server Error"})
+
+    async def receive(self) -> dict[str, Any]:
+        if not self.sent_body and not self.disconnected and not self.response_complete:
+            self.sent_body = True
+            return {"type": "http.request", "body": self.body, "more_body": False}
+        if not self.disconnected and not self.response_complete:
+            self.protocol.flow.resume_reading()
+            if self.message_event is _UNWATCHED:
+                self.message_event = asyncio.Event()
+            await self.message_event.wait()
+            self.message_event.clear()
+        if self.disconnected or self.response_complete:
+            return {"type": "http.disconnect"}
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        protocol = self.protocol
+        if protocol.flow.write_paused and not self.disconnected:
+            await protocol.flow.drain()
+        if self.disconnected:
+            return
+        if not self.response_started:
+            if message["type"] != "http.response.start":
+                raise RuntimeError(
+                    f"Expected ASGI message 'http.response.start', but got '{message['type']}'."
+                )
+            self.response_started = True
+            self.head = self._head(message["status"], message.get("headers", ()))
+            return
+        if self.response_complete:
+            raise RuntimeError(
+                f"Unexpected ASGI message '{message['type']}' sent, after response already "
+                "completed."
+            )
+        if message["type"] != "http.response.body":
+            raise RuntimeError(
+                f"Expected ASGI message 'http.response.body', but got '{message['type']}'."
+            )
+        body = message.get("body", b"")
+        more_body = message.get("more_body", False)
+        if self.scope["method"] == "HEAD":
+            self.expected_content_length = 0
+            data = b""
+        elif self.chunked:
+            data = b"%x\r\n%s\r\n" % (len(body), body) if body else b""
+            if not more_body:
+                data += b"0\r\n\r\n"
+        else:
+            if len(body) > self.expected_content_length:
+                raise RuntimeError("Response content longer than Content-Length")
+            self.expected_content_length -= len(body)
+            data = body
+        transport = protocol.transport
+        if self.head is not None:  # the head and the first piece of the body: one write
+            transport.write(self.head + data if data else self.head)
+            self.head = None
+        elif data:
+            transport.write(data)
+        if not more_body:
+            if self.expected_content_length != 0:
+                raise RuntimeError("Response content shorter than Content-Length")
+            self.response_complete = True
+            self.message_event.set()
+            if not self.keep_alive:
+                transport.close()
+            protocol.on_response_complete()
+
+    def _head(self, status: int, fields: Any) -> bytes:
+        """The status line and fields as uvicorn's cycle writes them (same checks, same order).
+
+        uvicorn searches each name and each value; the patterns are single characters, so one
+        search over all names and one over all values find the same.
+        """
+        headers = [*self.protocol.server_state.default_headers, *fields]
+        names = b"".join([name for name, _ in headers])
+        if HEADER_RE.search(names):
+            raise RuntimeError("Invalid HTTP header name.")
+        if HEADER_VALUE_RE.search(b"".join([value for _, value in headers])):
+            raise RuntimeError("Invalid HTTP header value.")
+        if names.lower() != names:
+            headers = [(name.lower(), value) for name, value in headers]
+        content = [STATUS_LINE[status]]
+        has_connection_close = False
+        length_seen = False
+        for name, value in headers:
+            if name in _FRAMING:
+                if name == b"content-length":
+                    if not length_seen and not self.chunked:
+                        self.expected_content_length = int(value.decode())
+                        length_seen = True
+                elif name == b"transfer-encoding":
+                    if value.lower() == b"chunked":
+                        self.expected_content_length = 0
+                        self.chunked = True
+                elif b"close" in [token.lower().strip() for token in value.split(b",")]:
+                    self.keep_alive = False
+                    has_connection_close = True
+            content += (name, b": ", value, b"\r\n")
+        if not self.keep_alive and not has_connection_close:
+            content.append(b"connection: close\r\n")
+        if (
+            not length_seen
+            and not self.chunked
+            and self.scope["method"] != "HEAD"
+            and status not in (204, 304)
+        ):
+            self.chunked = True
+            content.append(b"transfer-encoding: chunked\r\n")
+        content.append(b"\r\n")
+        return b"".join(content)
 
 
 def protocol_class(limits: ConnectionLimits) -> type[GatewayHttpProtocol]:

@@ -326,9 +326,12 @@ class OutboxRelay:
                 return [], []
             # A second statement, so a second snapshot: a partition's lock may have been granted
             # only when another relay committed, and this snapshot sees what that relay marked.
-            params.update({f"p{i}": number for i, number in enumerate(claimed)}, claimed=claimed)
             # More partitions than a backlog's claim takes: a trickle, or a top-up of thin ones.
             spread = len(claimed) > self.settings.claim_partitions
+            if spread and connection.vendor == "postgresql":
+                params["claimed"] = claimed
+            else:
+                params.update({f"p{i}": number for i, number in enumerate(claimed)})
             cursor.execute(self._read_statement(len(claimed), spread), params)
             return claimed, [PendingEvent(*row) for row in cursor.fetchall()]
 
