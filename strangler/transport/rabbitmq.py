@@ -22,7 +22,7 @@ from strangler.transport.base import (
     TransportError,
 )
 from strangler.transport.conf import TransportSettings
-from strangler.transport.wire import EventMessage
+from strangler.transport.wire import EventMessage, coalesced_writes
 
 logger = logging.getLogger(__name__)
 
@@ -203,26 +203,13 @@ class RabbitMQTransport(Transport):
         channel = self._channel_for_publishing()
         batch = self._batch = _Batch()
         try:
-            for index, outgoing in enumerate(messages):
-                message = EventMessage(
-                    outgoing.message.body,
-                    content_type=outgoing.message.content_type,
-                    delivery_mode=PERSISTENT,
-                    message_id=outgoing.message_id,
-                    application_headers=(
-                        {**outgoing.message.headers, **outgoing.extra_headers}
-                        if outgoing.extra_headers
-                        else outgoing.message.headers
-                    ),
-                )
-                exchange = (
-                    self.settings.own_exchange if outgoing.exchange is None else outgoing.exchange
-                )
-                channel.basic_publish(
-                    message, exchange=exchange, routing_key=outgoing.routing_key, mandatory=True
-                )
-                batch.tags[self._next_tag] = index
-                self._next_tag += 1
+            try:
+                with coalesced_writes(self._amqp()):
+                    self._send(channel, messages, batch)
+            except BaseException:
+                # Frames the broker never got are counted on the channel: start afresh.
+                self.reset()
+                raise
             deadline = time.monotonic() + timeout
             connection = self._amqp()
             while not batch.done:
@@ -248,6 +235,31 @@ class RabbitMQTransport(Transport):
             logger.warning("confirms missing after %.1fs; reconnecting", timeout)
             self.reset()
         return outcomes
+
+    def _send(
+        self, channel: amqp.Channel, messages: Sequence[OutgoingMessage], batch: _Batch
+    ) -> None:
+        """basic.publish every message (persistent, mandatory), numbering them for confirms."""
+        for index, outgoing in enumerate(messages):
+            message = EventMessage(
+                outgoing.message.body,
+                content_type=outgoing.message.content_type,
+                delivery_mode=PERSISTENT,
+                message_id=outgoing.message_id,
+                application_headers=(
+                    {**outgoing.message.headers, **outgoing.extra_headers}
+                    if outgoing.extra_headers
+                    else outgoing.message.headers
+                ),
+            )
+            exchange = (
+                self.settings.own_exchange if outgoing.exchange is None else outgoing.exchange
+            )
+            channel.basic_publish(
+                message, exchange=exchange, routing_key=outgoing.routing_key, mandatory=True
+            )
+            batch.tags[self._next_tag] = index
+            self._next_tag += 1
 
     # -- topology -----------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""The AMQP content header of the messages the kit publishes, encoded without py-amqp's generic
-table writer.
+"""The bytes the kit's publisher puts on the wire: content headers encoded without py-amqp's
+generic table writer, and a batch's frames written in a few large writes.
 
 py-amqp serialises every property through `serialization.dumps`, one `BytesIO` write and one
 `struct.pack` per header key and value, whatever the value's type: with the nine `ce-` headers of
@@ -12,6 +12,8 @@ The bytes are the same either way (tests/strangler/test_wire.py compares them).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from struct import Struct
 from typing import Any
 
@@ -87,3 +89,50 @@ class EventMessage(amqp.Message):
     def _serialize_properties(self) -> bytes:
         encoded = encode_properties(self.properties)
         return super()._serialize_properties() if encoded is None else encoded
+
+
+# A batch's frames go out when this many bytes are waiting (and at the end of the batch).
+COALESCE_BYTES = 256 * 1024
+
+
+@contextlib.contextmanager
+def coalesced_writes(connection: amqp.Connection) -> Iterator[None]:
+    """Collect what `connection` writes inside the block and send it in large writes.
+
+    py-amqp writes each published message (method, header and body frames) with one `sendall`:
+    a batch of 500 events was 500 system calls, each waking the broker for one message, and the
+    largest single cost in the relay's profile (py-spy: 29% of its samples on that line). The
+    frames are copied (py-amqp reuses one buffer for every frame) and sent whenever
+    COALESCE_BYTES are waiting, and at the end of the block. If the block raises, nothing
+    waiting is sent: the caller must drop the connection, whose channel has counted messages the
+    broker never saw.
+    """
+    transport = connection.transport
+    send = getattr(transport, "_write", None)
+    if send is None:  # not py-amqp's socket transport: write as it does
+        yield
+        return
+    waiting: list[bytes] = []
+    size = 0
+
+    def collect(data: Any) -> None:
+        nonlocal size
+        waiting.append(bytes(data))
+        size += len(data)
+        if size >= COALESCE_BYTES:
+            flush()
+
+    def flush() -> None:
+        nonlocal size
+        if waiting:
+            chunk = b"".join(waiting)
+            waiting.clear()
+            size = 0
+            send(chunk)
+
+    transport._write = collect
+    try:
+        yield
+    finally:
+        transport._write = send
+    flush()

@@ -6,7 +6,7 @@ import amqp
 import pytest
 from amqp.serialization import GenericContent
 
-from strangler.transport.wire import EventMessage, encode_properties
+from strangler.transport.wire import EventMessage, coalesced_writes, encode_properties
 
 EVENT_HEADERS = {
     "ce-id": "0b6f2c1e-8f0c-4c5e-9d6e-3f1b2a4c5d6e",
@@ -88,3 +88,48 @@ def test_the_decoded_properties_are_what_was_sent() -> None:
         "message_id": "id-1",
         "application_headers": EVENT_HEADERS,
     }
+
+
+class _Transport:
+    """py-amqp's socket transport as far as coalesced_writes sees it: `_write` sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self._write = self.sent.append
+
+
+class _Connection:
+    def __init__(self) -> None:
+        self.transport = _Transport()
+
+
+def test_frames_written_in_a_batch_go_out_together_in_order() -> None:
+    connection = _Connection()
+    frame = bytearray(b"0000")
+    with coalesced_writes(connection):  # type: ignore[arg-type]
+        for n in range(3):
+            frame[:] = f"{n:04d}".encode()  # py-amqp reuses one buffer for every frame
+            connection.transport._write(memoryview(frame))
+        assert connection.transport.sent == []
+    assert connection.transport.sent == [b"000000010002"]
+    connection.transport._write(b"after")
+    assert connection.transport.sent[-1] == b"after"  # the socket's own write is back
+
+
+def test_a_large_batch_is_sent_in_pieces_of_the_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("strangler.transport.wire.COALESCE_BYTES", 10)
+    connection = _Connection()
+    with coalesced_writes(connection):  # type: ignore[arg-type]
+        for _ in range(5):
+            connection.transport._write(b"abcd")
+    assert connection.transport.sent == [b"abcdabcdabcd", b"abcdabcd"]
+
+
+def test_nothing_waiting_is_sent_when_the_batch_fails() -> None:
+    connection = _Connection()
+    with pytest.raises(ValueError), coalesced_writes(connection):  # type: ignore[arg-type]
+        connection.transport._write(b"half a batch")
+        raise ValueError("a header too long")
+    assert connection.transport.sent == []
+    connection.transport._write(b"next")
+    assert connection.transport.sent == [b"next"]
