@@ -68,7 +68,9 @@ def upsert_rows(
     - `returning`: columns to return for each row inserted or updated (not for skipped ones).
 
     Field names are model field names (`category` or `category_id` for a foreign key). Values are
-    the Python values of the fields (aware datetimes, Decimals, ints, strings, None). Nothing else
+    the Python values of the fields (aware datetimes, Decimals, ints, strings, None), or for
+    datetime and decimal fields their text as an event carries it (ISO 8601 with an offset or Z,
+    a decimal string), which the database (or, elsewhere, the field) parses. Nothing else
     is filled in: model defaults, auto_now and the like do not run, so list every column that
     has no database default. Rows may
     not collide with each other on `conflict` when `update` is given (PostgreSQL refuses to

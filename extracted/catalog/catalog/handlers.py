@@ -8,10 +8,7 @@ events as applied.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
-
-from django.utils.dateparse import parse_datetime
 
 from extracted.catalog.catalog.models import Category, Product, ProductReference
 from strangler.contracts.envelope import Envelope
@@ -55,17 +52,20 @@ def _category(data: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _product(data: dict[str, Any]) -> tuple[Any, ...]:
+    # The price and the times stay the text the contract validated (a decimal string, ISO 8601
+    # in UTC): the database parses them, as it would parse a Decimal or a datetime turned back
+    # into text, and the consumer does not build either for each event.
     return (
         data["id"],
         data["sku"],
         data["name"],
         data["description"],
-        Decimal(data["price"]),
+        data["price"],
         data["currency"],
         data["category_id"],
         data["active"],
-        parse_datetime(data["created_at"]),
-        parse_datetime(data["updated_at"]),
+        data["created_at"],
+        data["updated_at"],
     )
 
 
