@@ -552,7 +552,10 @@ class GatewayApp:
         *,
         shadow: Route | None = None,
     ) -> int:
-        body, complete = await self._read_body(request, receive)
+        if request.has_body:
+            body, complete = await self._read_body(request, receive)
+        else:
+            body, complete = b"", True
         payload: bytes | AsyncIterator[bytes] = (
             body if complete else self._stream_rest(body, receive)
         )
@@ -676,7 +679,11 @@ class GatewayApp:
         try:
             if response.done or response.short_body:
                 # One read, one write: the common small JSON answer costs fewest event-loop turns.
-                data = b"" if response.done else await response.read()
+                if response.done:
+                    data = b""
+                else:
+                    buffered = response.read_buffered()
+                    data = await response.read() if buffered is None else buffered
                 if capture is not None:
                     if len(data) > self.settings.shadow_max_body_bytes:
                         capture = None

@@ -80,11 +80,6 @@ class Endpoint:
         return (host if self.port == default else f"{host}:{self.port}").encode()
 
 
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
-
-
 class _Wire(asyncio.Protocol):
     """One backend connection's bytes as they arrive, and the one request waiting for them."""
 
@@ -98,6 +93,13 @@ class _Wire(asyncio.Protocol):
         self._reading_paused = False
         self._writing_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
+        # One deadline timer per connection, not one per wait (ADR 0014): a wait sets
+        # `_deadline`; the timer, when it fires, expires the waiter whose deadline has passed
+        # or sets itself again for the current one. Nothing is cancelled after a quick answer.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
 
     # -- protocol callbacks --------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -125,6 +127,9 @@ class _Wire(asyncio.Protocol):
         if exc is not None:
             self.reset = exc
         self._wake()
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
         waiter, self._drain_waiter = self._drain_waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_exception(ConnectionResetError("connection lost"))
@@ -149,16 +154,38 @@ class _Wire(asyncio.Protocol):
         if self._reading_paused and self.transport is not None:
             self._reading_paused = False
             self.transport.resume_reading()
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
         waiter = loop.create_future()
         self._waiter = waiter
         self._want = want
-        timer = loop.call_later(timeout, _expire, waiter)
+        self._deadline = deadline = loop.time() + timeout
+        if self._timer is None or self._timer_at > deadline:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = loop.call_at(deadline, self._deadline_passed)
+            self._timer_at = deadline
         try:
             await waiter
         finally:
-            timer.cancel()
             self._waiter = None
+
+    def _deadline_passed(self) -> None:
+        """The timer fired: expire the waiter if its deadline has come, else wait for it."""
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return  # no wait now: the next one sets the timer again
+        loop = self._loop
+        assert loop is not None
+        deadline = self._deadline
+        if loop.time() + 0.001 >= deadline:  # timers may fire up to a clock tick early
+            self._waiter = None
+            waiter.set_exception(TimeoutError())
+        else:
+            self._timer = loop.call_at(deadline, self._deadline_passed)
+            self._timer_at = deadline
 
     async def read_head(self, limit: int, timeout: float) -> bytes:
         """The next response head, terminator included; _Closed or UpstreamProtocolError."""
@@ -292,15 +319,23 @@ class ConnectionPool:
         self._ssl = ssl_module.create_default_context() if endpoint.scheme == "https" else None
         self.opened = 0
 
-    async def acquire(self) -> Connection:
-        if self._idle:
+    def take(self) -> Connection | None:
+        """An idle connection that is still usable, or None (then `acquire` opens one)."""
+        idle = self._idle
+        if idle:
             now = time.monotonic()
-            while self._idle:
-                conn = self._idle.pop()
+            while idle:
+                conn = idle.pop()
                 if conn.usable() and now - conn.idle_since < self.idle_timeout:
                     conn.reused = True
                     return conn
                 conn.close()
+        return None
+
+    async def acquire(self) -> Connection:
+        conn = self.take()
+        if conn is not None:
+            return conn
         try:
             async with asyncio.timeout(self.connect_timeout):
                 transport, wire = await asyncio.get_running_loop().create_connection(
@@ -402,6 +437,27 @@ class UpstreamResponse:
         except BaseException:
             self.discard()
             raise
+
+    def read_buffered(self) -> bytes | None:
+        """A short body that has already arrived whole (it often comes with its head), without
+        a wait or a coroutine; None when `read` must wait for it."""
+        conn = self._conn
+        if conn is None or not self.short_body:
+            return None
+        buffer = conn.wire.buffer
+        size = self._remaining
+        if len(buffer) < size:
+            return None
+        if len(buffer) == size:
+            data = bytes(buffer)
+            buffer.clear()
+        else:
+            data = bytes(buffer[:size])
+            del buffer[:size]
+        conn.wire._consumed()
+        self._remaining = 0
+        self._finish()
+        return data
 
     async def read(self, limit: int | None = None) -> bytes:
         """The whole body; UpstreamProtocolError when it is longer than limit."""
@@ -506,73 +562,62 @@ async def send_request(
     """Send one request over a pooled connection and return once the response head arrived.
 
     `body` is bytes (sent with Content-Length), an async iterator (sent with `content_length`
-    when known, chunked otherwise) or None (no body).
+    when known, chunked otherwise) or None (no body). One coroutine for the whole exchange: each
+    await is one frame fewer to resume (ADR 0014).
     """
-    conn = await pool.acquire()
+    conn = pool.take() or await pool.acquire()  # a pooled connection without a coroutine
     try:
-        return await _exchange(
-            pool, conn, method, target, headers, body, read_timeout, content_length
-        )
+        lines = [method.encode(), b" ", target, b" HTTP/1.1\r\n"]
+        for name, value in headers:
+            lines += (name, b": ", value, b"\r\n")
+        streamed = body is not None and not isinstance(body, bytes)
+        if isinstance(body, bytes):
+            if body or method not in _NO_BODY_METHODS:
+                lines.append(b"content-length: %d\r\n" % len(body))
+        elif streamed:
+            if content_length is not None:
+                lines.append(b"content-length: %d\r\n" % content_length)
+            else:
+                lines.append(b"transfer-encoding: chunked\r\n")
+        lines.append(b"\r\n")
+        wire = conn.wire
+        try:
+            if isinstance(body, bytes):
+                lines.append(body)
+                conn.transport.write(b"".join(lines))
+            else:
+                conn.transport.write(b"".join(lines))
+                if streamed:
+                    await _write_stream(conn, body, chunked=content_length is None)  # type: ignore[arg-type]
+            head = await wire.read_head(pool.header_limit, read_timeout)
+            status, response_headers, version_11 = _parse_head(head)
+            while 100 <= status < 200:  # interim responses (100 Continue, 103) are dropped
+                head = await wire.read_head(pool.header_limit, read_timeout)
+                status, response_headers, version_11 = _parse_head(head)
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"{pool.endpoint} did not answer within {read_timeout}s") from exc
+        except _Closed as exc:
+            if exc.reset:
+                error = UpstreamDisconnected(f"{pool.endpoint}: {exc}")
+                error.request_not_sent = conn.reused
+            else:
+                error = UpstreamDisconnected(
+                    f"{pool.endpoint} closed the connection without answering"
+                )
+                # A reused idle connection the backend closed at the same moment: nothing was
+                # processed.
+                error.request_not_sent = conn.reused and not exc.partial
+            raise error from exc
+        except ConnectionError as exc:
+            error = UpstreamDisconnected(f"{pool.endpoint}: {exc}")
+            error.request_not_sent = conn.reused
+            raise error from exc
+        except UpstreamProtocolError as exc:
+            raise UpstreamProtocolError(f"{pool.endpoint}: {exc}") from exc
+        return _response(pool, conn, method, status, response_headers, version_11, read_timeout)
     except BaseException:
         conn.close()
         raise
-
-
-async def _exchange(
-    pool: ConnectionPool,
-    conn: Connection,
-    method: str,
-    target: bytes,
-    headers: Headers,
-    body: bytes | AsyncIterator[bytes] | None,
-    read_timeout: float,
-    content_length: int | None,
-) -> UpstreamResponse:
-    lines = [method.encode(), b" ", target, b" HTTP/1.1\r\n"]
-    for name, value in headers:
-        lines += (name, b": ", value, b"\r\n")
-    streamed = body is not None and not isinstance(body, bytes)
-    if isinstance(body, bytes):
-        if body or method not in _NO_BODY_METHODS:
-            lines.append(b"content-length: %d\r\n" % len(body))
-    elif streamed:
-        if content_length is not None:
-            lines.append(b"content-length: %d\r\n" % content_length)
-        else:
-            lines.append(b"transfer-encoding: chunked\r\n")
-    lines.append(b"\r\n")
-    wire = conn.wire
-    try:
-        if isinstance(body, bytes):
-            lines.append(body)
-            conn.transport.write(b"".join(lines))
-        else:
-            conn.transport.write(b"".join(lines))
-            if streamed:
-                await _write_stream(conn, body, chunked=content_length is None)  # type: ignore[arg-type]
-        head = await wire.read_head(pool.header_limit, read_timeout)
-        status, response_headers, version_11 = _parse_head(head)
-        while 100 <= status < 200:  # interim responses (100 Continue, 103) are dropped
-            head = await wire.read_head(pool.header_limit, read_timeout)
-            status, response_headers, version_11 = _parse_head(head)
-    except TimeoutError as exc:
-        raise UpstreamTimeout(f"{pool.endpoint} did not answer within {read_timeout}s") from exc
-    except _Closed as exc:
-        if exc.reset:
-            error = UpstreamDisconnected(f"{pool.endpoint}: {exc}")
-            error.request_not_sent = conn.reused
-        else:
-            error = UpstreamDisconnected(f"{pool.endpoint} closed the connection without answering")
-            # A reused idle connection the backend closed at the same moment: nothing was processed.
-            error.request_not_sent = conn.reused and not exc.partial
-        raise error from exc
-    except ConnectionError as exc:
-        error = UpstreamDisconnected(f"{pool.endpoint}: {exc}")
-        error.request_not_sent = conn.reused
-        raise error from exc
-    except UpstreamProtocolError as exc:
-        raise UpstreamProtocolError(f"{pool.endpoint}: {exc}") from exc
-    return _response(pool, conn, method, status, response_headers, version_11, read_timeout)
 
 
 async def _write_stream(conn: Connection, body: AsyncIterator[bytes], *, chunked: bool) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from random import getrandbits
+from typing import NamedTuple
 
 from strangler.observability.tracing import active_traceparent
 
@@ -74,9 +74,12 @@ class TrustedProxies:
         return any(ip in network for network in self._networks)
 
 
-@dataclass(frozen=True, slots=True)
-class Forwarding:
-    """What the gateway tells the backend about the original request."""
+class Forwarding(NamedTuple):
+    """What the gateway tells the backend about the original request.
+
+    A NamedTuple rather than a frozen dataclass: built once per request, and a frozen
+    dataclass's `__init__` sets each field through `object.__setattr__` (ADR 0014).
+    """
 
     client: str
     forwarded_for: str

@@ -109,6 +109,7 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self._refusal: HeadRefused | None = None
         self._head_timer: Any = None
         self._lingering = False
+        self._idle_from: float | None = None  # when the connection last became idle
         # The direct path (module docstring): the gateway itself, when uvicorn serves it bare
         # (no tracing middleware, no access log, no concurrency limit: those need the cycle).
         app = self.app
@@ -138,6 +139,36 @@ class GatewayHttpProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_timer()
         super().connection_lost(exc)
+        self._idle_from = None
+        if self.timeout_keep_alive_task is not None:
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = None
+
+    # -- keep-alive: one timer per idle stretch, not one armed and cancelled per answer --------
+    def _unset_keepalive_if_required(self) -> None:
+        # Bytes came: the connection is not idle. A timer already set lapses when it fires.
+        self._idle_from = None
+
+    def _arm_keepalive(self) -> None:
+        """The connection is idle from now: closed after KEEPALIVE_TIMEOUT, as uvicorn does."""
+        loop = self.loop
+        self._idle_from = now = loop.time()
+        if self.timeout_keep_alive_task is None:
+            self.timeout_keep_alive_task = loop.call_at(
+                now + self.timeout_keep_alive, self._keepalive_due
+            )
+
+    def _keepalive_due(self) -> None:
+        self.timeout_keep_alive_task = None
+        idle_from = self._idle_from
+        if idle_from is None:
+            return  # busy: the next answer's end sets the timer again
+        due = idle_from + self.timeout_keep_alive
+        if self.loop.time() + 0.001 >= due:  # timers may fire up to a clock tick early
+            self._idle_from = None
+            self.timeout_keep_alive_handler()
+        else:  # idle again since a later answer: wait for that stretch's end
+            self.timeout_keep_alive_task = self.loop.call_at(due, self._keepalive_due)
 
     def _arm_head_timer(self) -> None:
         self._disarm_head_timer()
@@ -160,7 +191,17 @@ class GatewayHttpProtocol(HttpToolsProtocol):
             self.transport.close()  # an idle connection: nothing to answer
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
+        # uvicorn's, with the keep-alive timer kept across answers (_arm_keepalive).
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._idle_from = None
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        else:
+            self._arm_keepalive()
         # An idle connection is uvicorn's keep-alive timer's to close; the head timer runs only
         # once a head has begun (here: a pipelined one that came while this answer was sent).
         if not self.transport.is_closing() and self._in_head and self._head_bytes:
@@ -252,7 +293,7 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self._header_count = 0
 
     def on_url(self, url: bytes) -> None:
-        super().on_url(url)
+        self.url += url  # uvicorn's on_url, inlined (ADR 0014: a super() call per callback)
         if len(self.url) > self._limits.max_request_line_bytes:
             self._refusal = HeadRefused(
                 414,
@@ -277,7 +318,12 @@ class GatewayHttpProtocol(HttpToolsProtocol):
                 f"A header field is over {self._limits.max_header_line_bytes} bytes.",
             )
             raise self._refusal
-        super().on_header(name, value)
+        # uvicorn's on_header, inlined: llhttp keeps trailing OWS, which RFC 9110 5.5 excludes.
+        name = name.lower()
+        value = value.rstrip(b" \t")
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         self._disarm_head_timer()
