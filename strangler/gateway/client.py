@@ -254,6 +254,11 @@ class _Wire(asyncio.Protocol):
             if self.eof:
                 raise _Closed(partial=bool(buffer), reset=self.reset is not None)
             await self._wait(len(buffer) + 1, timeout)
+        return self.take(size)
+
+    def take(self, size: int) -> bytes:
+        """The first `size` bytes of the buffer (all there), removed from it."""
+        buffer = self.buffer
         if len(buffer) == size:
             data = bytes(buffer)
             buffer.clear()
@@ -444,17 +449,10 @@ class UpstreamResponse:
         conn = self._conn
         if conn is None or not self.short_body:
             return None
-        buffer = conn.wire.buffer
         size = self._remaining
-        if len(buffer) < size:
+        if len(conn.wire.buffer) < size:
             return None
-        if len(buffer) == size:
-            data = bytes(buffer)
-            buffer.clear()
-        else:
-            data = bytes(buffer[:size])
-            del buffer[:size]
-        conn.wire._consumed()
+        data = conn.wire.take(size)
         self._remaining = 0
         self._finish()
         return data
