@@ -22,7 +22,12 @@ from strangler.transport.base import (
     TransportError,
 )
 from strangler.transport.conf import TransportSettings
-from strangler.transport.wire import EventMessage, coalesced_writes
+from strangler.transport.wire import (
+    EventMessage,
+    coalesced_writes,
+    drain_frames,
+    read_ahead,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +112,7 @@ class RabbitMQTransport(Transport):
             except (*connection.connection_errors, OSError) as exc:
                 connection.release()
                 raise TransportError(f"cannot connect to RabbitMQ: {exc}") from exc
+            read_ahead(connection.connection)
             self._connection = connection
         return self._connection.connection
 
@@ -213,6 +219,8 @@ class RabbitMQTransport(Transport):
             deadline = time.monotonic() + timeout
             connection = self._amqp()
             while not batch.done:
+                if drain_frames(connection, lambda: batch.done):
+                    continue
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -413,6 +421,8 @@ class RabbitMQConsumer(Consumer):
         def drain() -> None:
             connection = self._transport._amqp()
             while len(self._buffer) < max_messages:
+                if drain_frames(connection, lambda: len(self._buffer) >= max_messages):
+                    continue
                 remaining = 0.0 if self._buffer else deadline - time.monotonic()
                 if remaining < 0:
                     return

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import socket
+import struct
+from collections.abc import Iterator
+
 import amqp
 import pytest
+from amqp.exceptions import UnexpectedFrame
 from amqp.serialization import GenericContent
+from amqp.transport import TCPTransport
 
-from strangler.transport.wire import EventMessage, coalesced_writes, encode_properties
+from strangler.transport.wire import (
+    EventMessage,
+    ReadAheadTransport,
+    coalesced_writes,
+    drain_frames,
+    encode_properties,
+    frame_buffered,
+    read_ahead,
+)
 
 EVENT_HEADERS = {
     "ce-id": "0b6f2c1e-8f0c-4c5e-9d6e-3f1b2a4c5d6e",
@@ -133,3 +147,115 @@ def test_nothing_waiting_is_sent_when_the_batch_fails() -> None:
     assert connection.transport.sent == []
     connection.transport._write(b"next")
     assert connection.transport.sent == [b"next"]
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+def _frame(frame_type: int, channel: int, payload: bytes, end: int = 0xCE) -> bytes:
+    return struct.pack(">BHI", frame_type, channel, len(payload)) + payload + bytes((end,))
+
+
+class _ReadingConnection:
+    """An amqp.Connection as read_ahead and drain_frames see it: a transport and blocking_read."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        transport = TCPTransport.__new__(TCPTransport)
+        transport.sock = sock
+        transport.connected = True
+        transport._read_buffer = b""
+        self.transport = transport
+        self.frames: list[tuple[int, int, bytes]] = []
+
+    def blocking_read(self, timeout: float | None = None) -> bool:
+        assert timeout is None
+        self.frames.append(self.transport.read_frame())
+        return True
+
+
+@pytest.fixture
+def wire() -> Iterator[tuple[_ReadingConnection, socket.socket]]:
+    ours, broker = socket.socketpair()
+    ours.settimeout(0.2)
+    connection = _ReadingConnection(ours)
+    read_ahead(connection)  # type: ignore[arg-type]
+    yield connection, broker
+    ours.close()
+    broker.close()
+
+
+def test_frames_are_cut_from_one_receive(wire: tuple[_ReadingConnection, socket.socket]) -> None:
+    connection, broker = wire
+    assert type(connection.transport) is ReadAheadTransport
+    frames = [_frame(1, 1, b"method"), _frame(2, 1, b"header"), _frame(3, 1, b"x" * 5000)]
+    broker.sendall(b"".join(frames))
+    assert connection.transport.read_frame() == (1, 1, b"method")
+    # The rest arrived with the first receive: whole frames wait in the buffer.
+    assert frame_buffered(connection)  # type: ignore[arg-type]
+    assert drain_frames(connection, lambda: False)  # type: ignore[arg-type]
+    assert connection.frames == [(2, 1, b"header"), (3, 1, b"x" * 5000)]
+    assert not frame_buffered(connection)  # type: ignore[arg-type]
+    assert not drain_frames(connection, lambda: False)  # type: ignore[arg-type]
+
+
+def test_drain_frames_stops_when_enough(wire: tuple[_ReadingConnection, socket.socket]) -> None:
+    connection, broker = wire
+    broker.sendall(b"".join(_frame(1, 1, bytes([n])) for n in range(3)))
+    connection.transport.read_frame()
+    drain_frames(connection, lambda: len(connection.frames) >= 1)  # type: ignore[arg-type]
+    assert connection.frames == [(1, 1, b"\x01")]
+    assert frame_buffered(connection)  # type: ignore[arg-type]
+
+
+def test_a_frame_arriving_in_pieces_loses_nothing_on_a_timeout(
+    wire: tuple[_ReadingConnection, socket.socket],
+) -> None:
+    connection, broker = wire
+    whole = _frame(3, 2, b"body of the message")
+    broker.sendall(whole[:5])
+    with pytest.raises(TimeoutError):
+        connection.transport.read_frame()
+    broker.sendall(whole[5:12])
+    assert not frame_buffered(connection)  # type: ignore[arg-type]
+    with pytest.raises(TimeoutError):
+        connection.transport.read_frame()
+    assert connection.transport.connected  # a timeout is not a broken connection
+    broker.sendall(whole[12:])
+    assert connection.transport.read_frame() == (3, 2, b"body of the message")
+
+
+def test_a_bad_frame_end_is_refused(wire: tuple[_ReadingConnection, socket.socket]) -> None:
+    connection, broker = wire
+    broker.sendall(_frame(1, 0, b"abc", end=0x00))
+    with pytest.raises(UnexpectedFrame):
+        connection.transport.read_frame()
+
+
+def test_a_closed_connection_says_so(wire: tuple[_ReadingConnection, socket.socket]) -> None:
+    connection, broker = wire
+    broker.sendall(_frame(1, 0, b"abc")[:4])
+    broker.close()
+    with pytest.raises(OSError, match="unexpectedly closed"):
+        connection.transport.read_frame()
+    assert not connection.transport.connected
+
+
+def test_bytes_py_amqp_had_buffered_are_kept() -> None:
+    ours, broker = socket.socketpair()
+    with ours, broker:
+        connection = _ReadingConnection(ours)
+        connection.transport._read_buffer = _frame(1, 1, b"early")[:6]
+        read_ahead(connection)  # type: ignore[arg-type]
+        broker.sendall(_frame(1, 1, b"early")[6:])
+        assert connection.transport.read_frame() == (1, 1, b"early")
+
+
+def test_other_transports_are_left_alone() -> None:
+    class _Other:
+        _read_buffer = b""
+
+    connection = _Connection()
+    connection.transport = _Other()  # type: ignore[assignment]
+    read_ahead(connection)  # type: ignore[arg-type]
+    assert type(connection.transport) is _Other
+    assert not frame_buffered(connection)  # type: ignore[arg-type]
