@@ -8,9 +8,10 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from strangler.outbox import relay as relay_module
 from strangler.outbox.conf import outbox_settings
 from strangler.outbox.models import OutboxEvent
 from strangler.outbox.relay import OutboxRelay
@@ -253,3 +254,66 @@ def test_the_relay_sends_what_the_rows_envelope_says(embedded_transport: Embedde
         assert {k: v for k, v in delivery.headers.items() if k.startswith("ce-")} == message.headers
         assert delivery.content_type == message.content_type
         assert json.loads(delivery.body) == json.loads(message.body)
+
+
+def _prepared_statements() -> dict[str, tuple[int, int]]:
+    """The relay's statements this session prepared: text -> (generic plans, custom plans)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE %s",
+            ["%strangler_outbox_event%"],
+        )
+        return {text: (generic, custom) for text, generic, custom in cursor.fetchall()}
+
+
+@pytest.mark.postgres
+def test_the_claim_and_the_read_are_prepared_and_run_from_their_plan(
+    embedded_transport: EmbeddedTransport,
+) -> None:
+    subscription(embedded_transport, "catalog.#")
+    relay = OutboxRelay(transport=embedded_transport, batch_size=100)
+    for round_ in range(8):
+        record_products(*[(pid, f"{round_}.00") for pid in range(1, 41)])
+        assert relay.publish_batch().published == 40
+    plans = _prepared_statements()
+    claims = {text: counts for text, counts in plans.items() if "SKIP LOCKED" in text}
+    reads = {text: counts for text, counts in plans.items() if "CROSS JOIN LATERAL" in text}
+    # The first batch claims CLAIM_PARTITIONS, then tops up from the others (another text);
+    # the seven after it claim every partition with one text, prepared once.
+    assert sum(map(sum, claims.values())) == 9
+    assert sorted(map(sum, claims.values())) == [1, 8]
+    assert sum(map(sum, reads.values())) == 8
+    # PostgreSQL plans the first five executions for their parameters, then keeps one plan.
+    assert max(generic for generic, _ in claims.values()) > 0
+    assert max(generic for generic, _ in reads.values()) > 0
+
+
+@pytest.mark.postgres
+def test_a_prepared_statement_the_server_lost_turns_preparing_off(
+    embedded_transport: EmbeddedTransport,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """What a transaction-mode pooler does: the next statement may meet a server session that
+    never saw the PREPARE. The batch fails like any database error (nothing marked), the
+    relay warns, and from then on plans its statements every time."""
+    monkeypatch.setattr(relay_module, "_UNPREPARED", {})
+    subscription(embedded_transport, "catalog.#")
+    relay = OutboxRelay(transport=embedded_transport, batch_size=100)
+    for price in ("1.00", "2.00"):  # the second batch prepares the trickle's claim
+        record_products(*[(pid, price) for pid in range(1, 21)])
+        assert relay.publish_batch().published == 20
+    with connection.cursor() as cursor:  # behind psycopg's back, as a pooler would
+        cursor.execute("SELECT name FROM pg_prepared_statements")
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'DEALLOCATE "{name}"')
+    record_products(*[(pid, "3.00") for pid in range(1, 21)])
+
+    with pytest.raises(DatabaseError):
+        relay.publish_batch()
+    assert OutboxEvent.objects.filter(published_at__isnull=True).count() == 20
+    assert "refused a prepared statement" in caplog.text
+
+    assert relay.publish_batch().published == 20
+    assert _prepared_statements() == {}
