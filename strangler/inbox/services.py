@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from strangler.contracts import registry
 from strangler.contracts.envelope import Envelope
-from strangler.db import upsert_rows
+from strangler.db import prepared_cursor, upsert_rows
 from strangler.inbox import admission
 from strangler.inbox.conf import Handler
 from strangler.inbox.handlers import is_batch_handler
@@ -267,8 +267,10 @@ def _record_and_lock(
     ]
     recorded: set[tuple[str, str]] = set()
     versions: dict[tuple[str, str], int] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(_record_and_lock_sql(), [json.dumps(rows), json.dumps(aggregates)])
+    with prepared_cursor(connection) as (cursor, prepare):
+        cursor.execute(
+            _record_and_lock_sql(), [json.dumps(rows), json.dumps(aggregates)], **prepare
+        )
         for kind, first, second, version in cursor.fetchall():
             if kind == 0:
                 recorded.add((first, second))

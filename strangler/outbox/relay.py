@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -20,6 +19,7 @@ from django.utils.dateparse import parse_datetime
 
 from strangler.contracts import registry
 from strangler.contracts.envelope import JSON_CONTENT_TYPE, attribute_strings, binary_message
+from strangler.db import prepared_cursor
 from strangler.observability import tracing
 from strangler.outbox import wakeup
 from strangler.outbox.conf import OutboxSettings, outbox_settings
@@ -320,7 +320,7 @@ class OutboxRelay:
             ORDER BY {oldest}
             LIMIT %(partitions)s {locking}
         """
-        with _statement_cursor() as (cursor, prepare):
+        with prepared_cursor(connection) as (cursor, prepare):
             cursor.execute(claim, params, **prepare)
             claimed = [row[0] for row in cursor.fetchall()]
             if not claimed:
@@ -499,65 +499,6 @@ class OutboxRelay:
             ",".join(str(p) for p in result.partitions),
             result.seconds,
         )
-
-
-# Set once a prepared statement was refused (a pooler that does not keep them, ADR 0013).
-_UNPREPARED: dict[str, bool] = {}
-
-
-@contextlib.contextmanager
-def _statement_cursor() -> Iterator[tuple[Any, dict[str, bool]]]:
-    """A cursor for the claim and the read, and the keyword arguments to execute them with.
-
-    On PostgreSQL with psycopg 3 both are prepared once per connection and run from their plan
-    afterwards: their text is the same every cycle, and planning them (the claim plans the
-    anti-join of _ELIGIBLE twice) cost 1.0-1.2 ms a cycle, more than running them during a
-    trickle (ADR 0013). Django's cursors bind parameters on the client and cannot prepare; a
-    server-binding cursor on the same connection runs in the same transaction. Not where the
-    database's OPTIONS set `prepare_threshold` to None (prepared statements turned off, as for
-    a transaction-mode pooler), nor after the server refused one.
-    """
-    psycopg = _psycopg()
-    if psycopg is None or connection.vendor != "postgresql" or not _prepares():
-        with connection.cursor() as cursor:
-            yield cursor, {}
-        return
-    connection.ensure_connection()
-    raw = connection.connection
-    if raw.prepare_threshold is None:
-        # Django connects with prepared statements off; only `prepare=True` prepares here.
-        raw.prepare_threshold = _EXPLICIT_ONLY
-    # Django's wrapper turns psycopg's errors into django.db's, as its own cursors do.
-    with connection.wrap_database_errors:
-        try:
-            with psycopg.Cursor(raw) as cursor:
-                yield cursor, {"prepare": True}
-        except (psycopg.errors.InvalidSqlStatementName, psycopg.errors.DuplicatePreparedStatement):
-            _UNPREPARED[connection.alias] = True
-            logger.warning(
-                "the database refused a prepared statement (a pooler in transaction mode?): "
-                "the relay plans its statements every time from now on"
-            )
-            raise
-
-
-_EXPLICIT_ONLY = 2**31 - 1  # no statement is prepared by repetition, only when asked to
-
-
-def _prepares() -> bool:
-    if _UNPREPARED.get(connection.alias):
-        return False
-    options = connection.settings_dict.get("OPTIONS") or {}
-    return "prepare_threshold" not in options or options["prepare_threshold"] is not None
-
-
-@lru_cache(maxsize=1)
-def _psycopg() -> Any:
-    try:
-        import psycopg
-    except ImportError:  # psycopg2: Django's cursor, planned every time
-        return None
-    return psycopg
 
 
 def _mark_published(ids: list[int], now: datetime) -> None:

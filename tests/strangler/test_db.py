@@ -127,3 +127,23 @@ def test_many_rows_in_one_call() -> None:
 def test_no_rows_is_no_statement(django_assert_num_queries: object) -> None:
     with django_assert_num_queries(0):  # type: ignore[operator]
         assert upsert_rows(Product, FIELDS, [], conflict=("id",)) == []
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_statement_is_prepared_once_and_run_from_its_plan() -> None:
+    from django.db import connection
+
+    for round_ in range(7):
+        rows = [product_row(pk, price=f"{round_}.50") for pk in range(1, 4)]
+        upsert_rows(Product, FIELDS, rows, conflict=("id",), update=("price",))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE %s",
+            ["%jsonb_array_elements%"],
+        )
+        plans = cursor.fetchall()
+    assert len(plans) == 1  # one text, prepared once
+    generic, custom = plans[0]
+    assert generic + custom == 7 and generic > 0
+    assert Product.objects.get(pk=2).price == Decimal("6.50")

@@ -11,7 +11,6 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from strangler.outbox import relay as relay_module
 from strangler.outbox.conf import outbox_settings
 from strangler.outbox.models import OutboxEvent
 from strangler.outbox.relay import OutboxRelay
@@ -298,7 +297,7 @@ def test_a_prepared_statement_the_server_lost_turns_preparing_off(
     """What a transaction-mode pooler does: the next statement may meet a server session that
     never saw the PREPARE. The batch fails like any database error (nothing marked), the
     relay warns, and from then on plans its statements every time."""
-    monkeypatch.setattr(relay_module, "_UNPREPARED", {})
+    monkeypatch.setattr("strangler.db._UNPREPARED", {})
     subscription(embedded_transport, "catalog.#")
     relay = OutboxRelay(transport=embedded_transport, batch_size=100)
     for price in ("1.00", "2.00"):  # the second batch prepares the trickle's claim
