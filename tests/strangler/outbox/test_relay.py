@@ -316,3 +316,38 @@ def test_a_prepared_statement_the_server_lost_turns_preparing_off(
 
     assert relay.publish_batch().published == 20
     assert _prepared_statements() == {}
+
+
+@pytest.mark.postgres
+def test_a_row_committed_late_below_the_floor_goes_out_after_the_floors_reset(
+    embedded_transport: EmbeddedTransport,
+) -> None:
+    """An id taken before rows that committed first: the floor skips it, for FLOOR_RESET at
+    most; then a probe from the start finds it."""
+    sub = subscription(embedded_transport, "catalog.#")
+    relay = OutboxRelay(transport=embedded_transport, batch_size=100)
+    (early,) = record_products((1, "1.00"))  # its id is the lowest; it "commits" last
+    late = OutboxEvent.objects.get(pk=early.pk)
+    OutboxEvent.objects.filter(pk=early.pk).delete()
+    record_products(*[(1, f"{n}.00") for n in range(2, 6)])  # the same partition as product 1
+    assert relay.publish_batch().published == 4
+
+    late.save(force_insert=True)  # the late commit, with the id it took first
+    assert relay.publish_batch().claimed == 0  # below the partition's floor: not probed yet
+
+    relay._floors_until = 0.0  # FLOOR_RESET seconds have passed
+    result = relay.publish_batch()
+    assert result.published == 1
+    assert not OutboxEvent.objects.filter(published_at__isnull=True).exists()
+    assert str(late.event_id) in {r[2] for r in drain(embedded_transport, sub.queue)}
+
+
+@pytest.mark.postgres
+def test_floors_are_forgotten_after_a_refused_row(embedded_transport: EmbeddedTransport) -> None:
+    relay = OutboxRelay(transport=embedded_transport, batch_size=100)
+    subscription(embedded_transport, "catalog.#")
+    record_products(*[(pid, "1.00") for pid in range(1, 6)])
+    relay.publish_batch()
+    assert relay._floors
+    relay._advance_floors([], dataclasses.replace(relay.publish_batch(), failed=1))
+    assert relay._floors == {}
