@@ -270,11 +270,13 @@ LIMITS = """### What stands between the kit and the unmet targets
   row), and writes a catalog table with the five indexes the service's API needs where the
   limit's table has one. The outbox's mark rewrites six index entries a row where the limit's
   table has three. The relay and consumer CPU columns show each side's share.
-- **Sync lag.** The lag is the relay's cycle (claim, publish with confirms to a quorum queue,
-  mark, commit): an event waits for the cycle in flight and then its own. A trickle is read with
-  one planned LATERAL branch (planning a union of 16 took 3-6 ms a cycle); what remains is the
-  broker's confirm and the machine's load, which sets the tail: on 2 shared cores a burst of
-  50-170 ms cycles follows any other busy process.
+- **Sync lag.** At half the kit's maximum the writer, PostgreSQL, RabbitMQ, the relay and the
+  consumer share two cores; once they need all of them the lag's tail is queueing for the CPU,
+  and it jumps from tens of milliseconds to hundreds within a few hundred events/s (ADR 0013's
+  fourth pass). What keeps the kit below that edge is CPU per event: frames read from what has
+  arrived, prepared claim/read/record statements, per-partition floors so no probe walks the
+  dead pending-index entries of published rows, and batches that linger 20 ms in a trickle.
+  Run to run, the same code's p99 at the same rate moves by a factor of two on this machine.
 - **Sync and backlog size.** The 100,000 and 1,000,000-event drains above run through the same
   processes; the ratio on both is the measure (the claim's cost does not grow with the backlog,
   ADR 0013).
