@@ -35,7 +35,7 @@ class StockAdjustmentSerializer(serializers.Serializer):
 
 class StockAdjustInputSerializer(serializers.Serializer):
     sku = serializers.CharField(max_length=64)
-    delta = serializers.IntegerField()
+    delta = serializers.IntegerField(min_value=-services.MAX_UNITS, max_value=services.MAX_UNITS)
     reason = serializers.CharField(max_length=200)
 
 

@@ -54,6 +54,15 @@ def test_adjustment_may_not_make_stock_negative_or_go_below_reserved():
     assert (stock.on_hand, stock.reserved) == (4, 4)
 
 
+def test_adjustment_may_not_take_stock_past_the_largest_count():
+    stock = StockItemFactory(on_hand=services.MAX_UNITS - 5)
+    with pytest.raises(services.StockAdjustmentRejected, match="exceed"):
+        services.stock_adjust(sku=stock.sku, delta=6, reason="delivery")
+    services.stock_adjust(sku=stock.sku, delta=5, reason="delivery")
+    stock.refresh_from_db()
+    assert stock.on_hand == services.MAX_UNITS
+
+
 def test_reserve_holds_units_and_merges_requests_of_one_sku():
     stock = StockItemFactory(on_hand=10)
     order = OrderFactory()
@@ -132,6 +141,7 @@ def test_adjust_over_the_api_returns_the_stock(api):
         ({"sku": "API-1", "reason": "x"}, "delta"),
         ({"sku": "API-1", "delta": "many", "reason": "x"}, "delta"),
         ({"sku": "API-1", "delta": 0, "reason": "x"}, "delta"),
+        ({"sku": "API-1", "delta": 2**31, "reason": "x"}, "delta"),
         ({"sku": "API-1", "delta": 1}, "reason"),
         ({"sku": "API-1", "delta": 1, "reason": ""}, "reason"),
         ({"sku": "API-1", "delta": 1, "reason": "x" * 201}, "reason"),

@@ -39,6 +39,8 @@ from strangler.outbox import record_event
 from strangler.ownership.guard import NotWriterError, require_writer
 
 logger = logging.getLogger(__name__)
+# The most units a stock count holds: PositiveIntegerField's range on every database.
+MAX_UNITS = 2_147_483_647
 
 CONTEXT = "inventory"
 MONOLITH_SERVICES = "monolith/inventory/services.py"
@@ -78,6 +80,11 @@ def stock_adjust(*, sku: str, delta: int, reason: str) -> StockItem:
     if stock is None:
         raise ValidationError({"sku": [f"No stock item has the SKU {sku!r}."]})
     new_on_hand = stock.on_hand + delta
+    if new_on_hand > MAX_UNITS:
+        raise StockAdjustmentRejected(
+            f"SKU {sku} has {stock.on_hand} on hand; adding {delta} would exceed the most a "
+            f"stock item holds ({MAX_UNITS})."
+        )
     if new_on_hand < 0:
         raise StockAdjustmentRejected(
             f"SKU {sku} has {stock.on_hand} on hand; removing {-delta} would make it negative."

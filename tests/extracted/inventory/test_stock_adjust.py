@@ -68,7 +68,13 @@ def test_after_cutover_an_adjustment_is_applied_and_published(
 
 @pytest.mark.parametrize(
     ("delta", "code"),
-    [(-11, "stock_adjustment_rejected"), (-7, "stock_adjustment_rejected"), (0, "invalid")],
+    [
+        (-11, "stock_adjustment_rejected"),
+        (-7, "stock_adjustment_rejected"),
+        (0, "invalid"),
+        (2**31 - 1, "stock_adjustment_rejected"),  # 10 on hand + this: past the largest count
+        (2**31, "invalid"),
+    ],
 )
 def test_adjustments_that_break_the_stock_rules_are_refused(
     staff: APIClient, stock: StockItem, delta: int, code: str
