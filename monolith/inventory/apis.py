@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from monolith.inventory import selectors, services
 from monolith.inventory.filters import StockFilter
-from monolith.inventory.models import StockItem
+from monolith.inventory.models import MAX_UNITS, StockItem
 
 
 class StockSerializer(serializers.Serializer):
@@ -35,7 +35,7 @@ class StockAdjustmentSerializer(serializers.Serializer):
 
 class StockAdjustInputSerializer(serializers.Serializer):
     sku = serializers.CharField(max_length=64)
-    delta = serializers.IntegerField(min_value=-services.MAX_UNITS, max_value=services.MAX_UNITS)
+    delta = serializers.IntegerField(min_value=-MAX_UNITS, max_value=MAX_UNITS)
     reason = serializers.CharField(max_length=200)
 
 

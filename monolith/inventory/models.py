@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from django.db import models
 
+# The most units a stock count holds: PositiveIntegerField's range on every database.
+MAX_UNITS = 2_147_483_647
+
 
 class StockItem(models.Model):
     """Units on hand of one SKU; `reserved` of them are promised to open orders."""

@@ -12,14 +12,12 @@ from django.utils import timezone
 
 from monolith.catalog.models import Product
 from monolith.inventory import events
-from monolith.inventory.models import Reservation, StockAdjustment, StockItem
+from monolith.inventory.models import MAX_UNITS, Reservation, StockAdjustment, StockItem
 from strangler.api import DomainError
 from strangler.outbox import record_event
 from strangler.ownership.guard import require_writer
 
 logger = logging.getLogger(__name__)
-# The most units a stock count holds: PositiveIntegerField's range on every database.
-MAX_UNITS = 2_147_483_647
 
 
 class InsufficientStock(DomainError):

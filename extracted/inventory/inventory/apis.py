@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from extracted.inventory.inventory import selectors, services
 from extracted.inventory.inventory.filters import StockFilter
-from extracted.inventory.inventory.models import StockItem
+from extracted.inventory.inventory.models import MAX_UNITS, StockItem
 
 
 class StockSerializer(serializers.Serializer):
@@ -40,7 +40,7 @@ class StockAdjustmentSerializer(serializers.Serializer):
 
 class StockAdjustInputSerializer(serializers.Serializer):
     sku = serializers.CharField(max_length=64)
-    delta = serializers.IntegerField(min_value=-services.MAX_UNITS, max_value=services.MAX_UNITS)
+    delta = serializers.IntegerField(min_value=-MAX_UNITS, max_value=MAX_UNITS)
     reason = serializers.CharField(max_length=200)
 
 

@@ -28,6 +28,7 @@ from rest_framework import status
 
 from extracted.inventory.inventory import events
 from extracted.inventory.inventory.models import (
+    MAX_UNITS,
     OrderReservation,
     OrderReservationState,
     Reservation,
@@ -39,8 +40,6 @@ from strangler.outbox import record_event
 from strangler.ownership.guard import NotWriterError, require_writer
 
 logger = logging.getLogger(__name__)
-# The most units a stock count holds: PositiveIntegerField's range on every database.
-MAX_UNITS = 2_147_483_647
 
 CONTEXT = "inventory"
 MONOLITH_SERVICES = "monolith/inventory/services.py"
