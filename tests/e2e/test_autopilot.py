@@ -455,6 +455,16 @@ def test_a_controller_killed_mid_phase_is_replaced_and_the_same_run_goes_on(
     with reading(autopilot):
         first = autopilot.start_controller()
         row = autopilot.wait_phase("shadow")
+        # Mid-phase: the shadow phase is entered (the run row names it a step before that).
+        wait_until(
+            lambda: any(
+                d["phase"] == "shadow" and d["action"] == "enter"
+                for d in autopilot.decisions(row["id"])
+            ),
+            timeout=60,
+            interval=0.1,
+            what="the first controller entering the shadow phase",
+        )
         first.kill()  # SIGKILL: no lease released, nothing cleaned up
         assert autopilot.run_row()["phase"] == "shadow"  # type: ignore[index]
         second = autopilot.start_controller()
