@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import math
 import signal
@@ -14,11 +15,18 @@ from typing import Any, ClassVar
 
 from strangler.gateway.admin_api import AdminApi, is_gateway_path, send_error
 from strangler.gateway.client import (
+    SHORT_BODY_BYTES,
+    Connection,
     UpstreamConnectError,
     UpstreamDisconnected,
     UpstreamError,
+    UpstreamProtocolError,
     UpstreamResponse,
     UpstreamTimeout,
+    await_response,
+    framing,
+    parse_head,
+    request_head,
     send_request,
 )
 from strangler.gateway.compare import CapturedResponse
@@ -269,23 +277,30 @@ class GatewayApp:
         self.metrics.healthy.labels(instance.backend, instance.url).set(int(instance.healthy))
 
     # -- the hot path --------------------------------------------------------------------------
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
+    async def handle(
+        self, scope: Scope, receive: Receive, send: Send, *, express: _Express | None = None
+    ) -> None:
+        """One request, start to end; or, with `express`, the rest of one the express lane
+        began (its request sent, its answer not whole: `answer_direct`)."""
         path: str = scope["path"]
-        if is_gateway_path(path):
-            await self.admin.handle(scope, receive, send)
-            return
+        if express is not None:
+            started = express.started
+        else:
+            started = time.perf_counter()
+            if is_gateway_path(path):
+                await self.admin.handle(scope, receive, send)
+                return
         route_name, target, status = "none", "gateway", 500
         try:
-            request = inspect_request(
-                scope,
-                max_body_bytes=self.settings.max_body_bytes,
-                host_allowed=self._host_allowed,
-                trusted=self.trusted,
-            )
-            route = self.table.match(request.method, path)  # type: ignore[union-attr]
-            route_name = route.name
-            target, status = await self._route(route, request, scope, receive, send)
+            if express is not None:
+                route_name, target = express.route_name, express.backend
+                lease, response = await self._exchange(target, express.request, b"", sent=express)
+                status = await self._relay(lease, response, express.request, send)
+            else:
+                request = self._inspect(scope)
+                route = self.table.match(request.method, path)  # type: ignore[union-attr]
+                route_name = route.name
+                target, status = await self._route(route, request, scope, receive, send)
         except GatewayRefusal as refusal:
             status = refusal.status
             await send_error(
@@ -303,6 +318,71 @@ class GatewayApp:
             logger.warning("response to %s cut off: %s", path, exc)
             status = 502
         self._count(route_name, target, status, time.perf_counter() - started)
+
+    def _inspect(self, scope: Scope) -> ProxiedRequest:
+        return inspect_request(
+            scope,
+            max_body_bytes=self.settings.max_body_bytes,
+            host_allowed=self._host_allowed,
+            trusted=self.trusted,
+        )
+
+    # -- the express lane (ADR 0014) -----------------------------------------------------------
+    def answer_direct(self, cycle: Any) -> bool:
+        """Take a plain request on the express lane; False: the caller runs `handle` in a task.
+
+        Plain: no body, one backend to send it to (no write decision, hold, canary fallback or
+        mirror), and an idle pooled connection to the instance picked. The request is sent from
+        this callback and answered from the connection's (`_Express`), with no task, future or
+        coroutine: a task and its future cost a plain request about a seventh of its CPU. What
+        the lane does not finish itself goes on in `handle` from where it stopped.
+        """
+        if not self._started:
+            return False
+        started = time.perf_counter()
+        scope = cycle.scope
+        try:
+            request = self._inspect(scope)
+        except GatewayRefusal:
+            return False  # answered by `handle`, which refuses it again
+        if request.has_body:
+            return False
+        route = self.table.match(request.method, scope["path"])  # type: ignore[union-attr]
+        if route.mode == DENY or (
+            route.context is not None
+            and write_decision(route, request.method, self.ownership.get(route.context)) is not None
+        ):
+            return False
+        target = self._backend_for(route, request, scope)
+        backend = self.registry.backends.get(target) if target is not None else None
+        if backend is None or (
+            sum(i.in_flight() for i in backend.instances) >= self.settings.max_in_flight
+        ):
+            return False
+        now = self.registry.clock()
+        instance = backend.pick(now)
+        conn = instance.pool.take() if instance is not None else None
+        if conn is None:
+            return False  # opening a connection awaits: `handle` does it
+        assert instance is not None and target is not None
+        instance.breaker.on_send(now)
+        express = _Express(self, cycle, request, route.name, target, instance, conn, started)
+        express.send()
+        return True
+
+    def _deliver(self, express: _Express, response: UpstreamResponse, body: bytes) -> None:
+        """The express lane's answer: what `_relay` does with a short body, without awaiting."""
+        status = response.status
+        express.cycle.answer(status, self._client_headers(response.headers, express.request), body)
+        self._finish(express.lease, status, response.headers)
+        elapsed = time.perf_counter() - express.started
+        self._count(express.route_name, express.backend, status, elapsed)
+
+    def _client_headers(self, headers: Headers, request: ProxiedRequest) -> Headers:
+        """A backend's fields as the client gets them: hop-by-hop fields out, correlation in."""
+        kept = strip_hop_by_hop(headers)
+        kept.append((CORRELATION_HEADER, request.correlation_id))
+        return kept
 
     def _count(self, route: str, target: str, status: int, elapsed: float) -> None:
         counter = self._counters.get((route, target, status))
@@ -340,22 +420,27 @@ class GatewayApp:
             decision = write_decision(route, request.method, self.ownership.get(route.context))
             if decision is not None:  # an unsafe method: the context's writer, whatever the mode
                 return await self._write(route, route.context, decision, request, receive, send)
-        mode = route.mode
-        if mode == "monolith" or route.service is None:
-            return MONOLITH, await self._proxy(MONOLITH, request, receive, send)
-        if mode == "service":
-            return route.service, await self._proxy(route.service, request, receive, send)
-        if mode == "canary":
-            key = self._client_key(route, request, scope)
-            if not goes_to_service(route, key):
-                return MONOLITH, await self._proxy(MONOLITH, request, receive, send)
-            if request.method not in SAFE_METHODS:
-                return route.service, await self._proxy(route.service, request, receive, send)
+        backend = self._backend_for(route, request, scope)
+        if backend is not None:
+            return backend, await self._proxy(backend, request, receive, send)
+        if route.mode == "canary":
             return await self._canary_with_fallback(route, request, receive, send)
         # shadow: the monolith answers; the service sees a copy later
-        if not route.mirrors(request.method):
-            return MONOLITH, await self._proxy(MONOLITH, request, receive, send)
         return MONOLITH, await self._proxy(MONOLITH, request, receive, send, shadow=route)
+
+    def _backend_for(self, route: Route, request: ProxiedRequest, scope: Scope) -> str | None:
+        """The one backend a read (or a write with no decision to make) goes to; None for a
+        canary read bound for the service (it falls back) and a mirrored shadow request."""
+        mode = route.mode
+        if mode == "monolith" or route.service is None:
+            return MONOLITH
+        if mode == "service":
+            return route.service
+        if mode == "canary":
+            if not goes_to_service(route, self._client_key(route, request, scope)):
+                return MONOLITH
+            return route.service if request.method not in SAFE_METHODS else None
+        return None if route.mirrors(request.method) else MONOLITH
 
     async def _write(
         self,
@@ -462,8 +547,7 @@ class GatewayApp:
         self, status: int, headers: Headers, body: bytes, request: ProxiedRequest, send: Send
     ) -> None:
         """A backend's answer kept in memory, sent to the client as the backend gave it."""
-        kept = strip_hop_by_hop(headers)
-        kept.append((CORRELATION_HEADER, request.correlation_id))
+        kept = self._client_headers(headers, request)
         await send({"type": "http.response.start", "status": status, "headers": kept})
         await send({"type": "http.response.body", "body": body})
 
@@ -597,12 +681,18 @@ class GatewayApp:
         *,
         read_timeout: float | None = None,
         retries: int | None = None,
+        sent: _Express | None = None,
     ) -> tuple[Lease, UpstreamResponse]:
-        """Send to a healthy instance, retrying connection errors where that is safe."""
+        """Send to a healthy instance, retrying connection errors where that is safe.
+
+        `sent`: the express lane's first attempt, its request already on the wire."""
         backend = self.registry.backends.get(backend_name)
-        if backend is None:
+        if backend is None and sent is None:
             raise GatewayRefusal(502, "bad_gateway", f"Backend {backend_name} is not configured.")
-        if sum(i.in_flight() for i in backend.instances) >= self.settings.max_in_flight:
+        if sent is None and (
+            sum(i.in_flight() for i in backend.instances)  # type: ignore[union-attr]
+            >= self.settings.max_in_flight
+        ):
             self.metrics.upstream_errors.labels(backend_name, "Overloaded").inc()
             raise GatewayRefusal(
                 503,
@@ -618,22 +708,31 @@ class GatewayApp:
         tried: list[Instance] = []
         error: UpstreamError = NoInstanceAvailable(f"no healthy instance of {backend_name}")
         for _ in range(attempts):
-            now = self.registry.clock()
-            instance = backend.pick(now, tried) or (backend.pick(now) if tried else None)
-            if instance is None:
-                break
-            instance.breaker.on_send(now)
-            lease = instance.lease()
+            if sent is not None:
+                instance, lease = sent.instance, sent.lease
+            else:
+                if backend is None:
+                    break
+                now = self.registry.clock()
+                instance = backend.pick(now, tried) or (backend.pick(now) if tried else None)
+                if instance is None:
+                    break
+                instance.breaker.on_send(now)
+                lease = instance.lease()
             try:
-                response = await send_request(
-                    instance.pool,
-                    request.method,
-                    request.target,
-                    self._upstream_headers(request, instance.endpoint.host_header),
-                    body,
-                    read_timeout=read_timeout or self.settings.read_timeout,
-                    content_length=request.content_length,
-                )
+                if sent is not None:
+                    express, sent = sent, None
+                    response = await express.response()
+                else:
+                    response = await send_request(
+                        instance.pool,
+                        request.method,
+                        request.target,
+                        self._upstream_headers(request, instance.endpoint.host_header),
+                        body,
+                        read_timeout=read_timeout or self.settings.read_timeout,
+                        content_length=request.content_length,
+                    )
             except UpstreamError as exc:
                 lease.release()
                 error = exc
@@ -672,8 +771,7 @@ class GatewayApp:
     ) -> int:
         """Stream the backend's answer to the client (and keep a copy for a shadow comparison)."""
         status = response.status
-        headers = strip_hop_by_hop(response.headers)
-        headers.append((CORRELATION_HEADER, request.correlation_id))
+        headers = self._client_headers(response.headers, request)
         capture: list[bytes] | None = [] if shadow is not None and body is not None else None
         captured = 0
         try:
@@ -791,6 +889,164 @@ class GatewayApp:
             "shadow_pending": self._mirror.pending if self._mirror else 0,
             "contexts": self.ownership.status(),
         }
+
+
+class _Express:
+    """One plain request on the express lane (`GatewayApp.answer_direct`, ADR 0014).
+
+    Sent from the protocol's callback; answered from the backend connection's (`_Wire.listen`)
+    once the head and a short Content-Length body are whole. Anything else (an interim or
+    chunked answer, a long or unframed body, a closed or silent connection, a bad head) goes
+    on in `handle(..., express=self)`, which reads the same bytes from the same connection
+    and keeps every rule of the task path: retries, timeouts, errors, metrics.
+    """
+
+    __slots__ = (
+        "app",
+        "backend",
+        "conn",
+        "cycle",
+        "expired",
+        "head_deadline",
+        "head_end",
+        "headers",
+        "instance",
+        "keep_alive",
+        "lease",
+        "length",
+        "read_timeout",
+        "request",
+        "route_name",
+        "started",
+        "status",
+    )
+
+    def __init__(
+        self,
+        app: GatewayApp,
+        cycle: Any,
+        request: ProxiedRequest,
+        route_name: str,
+        backend: str,
+        instance: Instance,
+        conn: Connection,
+        started: float,
+    ) -> None:
+        self.app = app
+        self.cycle = cycle
+        self.request = request
+        self.route_name = route_name
+        self.backend = backend
+        self.instance = instance
+        self.lease = instance.lease()
+        self.conn = conn
+        self.started = started
+        self.read_timeout = app.settings.read_timeout
+        self.head_deadline = 0.0
+        self.head_end = -1  # the head's length once it is whole and parsed
+        self.status = 0
+        self.headers: Headers = []
+        self.length = 0
+        self.keep_alive = False
+        self.expired = False  # the body stopped arriving for read_timeout
+
+    def send(self) -> None:
+        request = self.request
+        headers = self.app._upstream_headers(request, self.instance.endpoint.host_header)
+        self.head_deadline = time.monotonic() + self.read_timeout
+        try:
+            lines = request_head(request.method, request.target, headers, b"")
+            self.conn.transport.write(b"".join(lines))
+            self.conn.wire.listen(self.on_wire, self.read_timeout)
+        except Exception as exc:
+            self._fail(exc)
+
+    def on_wire(self, timed_out: bool) -> None:
+        """Bytes came, the connection ended, or (timed_out) the wait's deadline passed."""
+        try:
+            self._advance(timed_out)
+        except Exception as exc:
+            self._fail(exc)
+
+    def _advance(self, timed_out: bool) -> None:
+        wire = self.conn.wire
+        buffer = wire.buffer
+        parsed = self.head_end >= 0
+        if not parsed:
+            end = buffer.find(b"\r\n\r\n")
+            limit = self.instance.pool.header_limit
+            if end >= 0 and end + 4 <= limit and self._parse(bytes(buffer[: end + 4])):
+                parsed = True
+            elif end >= 0 or len(buffer) > limit or timed_out or wire.eof:
+                self._hand_off()  # refused or failed there, as the task path does
+                return
+            else:
+                return  # the rest of the head is on its way; its deadline runs on
+            if len(buffer) < self.head_end + self.length:
+                # The body's reads wait read_timeout from each arrival, as `read` does.
+                wire.listen(self.on_wire, self.read_timeout)
+                return
+        elif len(buffer) < self.head_end + self.length:
+            if timed_out or wire.eof:
+                self.expired = timed_out
+                self._hand_off()
+            else:
+                wire.listen(self.on_wire, self.read_timeout)
+            return
+        wire.listen(None)
+        wire.take(self.head_end)
+        response = UpstreamResponse(
+            self.instance.pool,
+            self.conn,
+            self.status,
+            self.headers,
+            keep_alive=self.keep_alive,
+            content_length=self.length,
+            chunked=False,
+            read_timeout=self.read_timeout,
+        )
+        body = b"" if response.done else response.read_buffered()
+        assert body is not None
+        self.app._deliver(self, response, body)
+
+    def _parse(self, head: bytes) -> bool:
+        """Keep a final head with a short Content-Length body; False for anything else."""
+        try:
+            status, headers, version_11 = parse_head(head)
+            length, chunked, keep_alive = framing(self.request.method, status, headers, version_11)
+        except UpstreamProtocolError:
+            return False
+        if status < 200 or chunked or length is None or length > SHORT_BODY_BYTES:
+            return False
+        self.head_end = len(head)
+        self.status, self.headers, self.length, self.keep_alive = (
+            status,
+            headers,
+            length,
+            keep_alive,
+        )
+        return True
+
+    def _hand_off(self) -> None:
+        self.conn.wire.listen(None)
+        self.cycle.continue_in_task(functools.partial(self.app.handle, express=self))
+
+    async def response(self) -> UpstreamResponse:
+        """In the task, the answer to the request sent: what `send_request` awaits."""
+        return await await_response(
+            self.instance.pool,
+            self.conn,
+            self.request.method,
+            read_timeout=0.0 if self.expired else self.read_timeout,
+            head_timeout=max(0.0, self.head_deadline - time.monotonic()),
+        )
+
+    def _fail(self, exc: Exception) -> None:
+        """A defect on the lane: answered as the task path's cycle answers one (a 500)."""
+        self.conn.wire.listen(None)
+        self.conn.close()
+        self.lease.release()
+        self.cycle.fail(exc)
 
 
 def _holdable(response: UpstreamResponse) -> bool:

@@ -14,11 +14,13 @@ import asyncio
 import ssl as ssl_module
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 Headers = list[tuple[bytes, bytes]]
 _READ_SIZE = 64 * 1024
+# A Content-Length body up to this size is read whole before the client's answer starts.
+SHORT_BODY_BYTES = _READ_SIZE
 # Reading from the backend pauses while this much is buffered and unread (a slow client).
 _HIGH_WATER = 2 * _READ_SIZE
 _NO_BODY_STATUSES = frozenset({204, 304})
@@ -90,6 +92,9 @@ class _Wire(asyncio.Protocol):
         self.reset: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._want = 0  # the waiter wakes once the buffer holds this many bytes
+        # Or, instead of a waiter, a listener (the gateway's express lane, ADR 0014): called on
+        # every arrival, on the end of the connection, and with True once its deadline passed.
+        self._listener: Callable[[bool], None] | None = None
         self._reading_paused = False
         self._writing_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -108,6 +113,10 @@ class _Wire(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer
         buffer += data
+        listener = self._listener
+        if listener is not None:
+            listener(False)
+            return
         waiter = self._waiter
         if waiter is not None and len(buffer) >= self._want:
             self._waiter = None
@@ -144,9 +153,36 @@ class _Wire(asyncio.Protocol):
             waiter.set_result(None)
 
     def _wake(self) -> None:
+        listener = self._listener
+        if listener is not None:
+            listener(False)
+            return
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    def listen(self, listener: Callable[[bool], None] | None, timeout: float = 0.0) -> None:
+        """Call `listener(False)` on each arrival and at the end of the connection, and
+        `listener(True)` once `timeout` seconds pass without one being set again; None stops.
+
+        The express lane's wait (ADR 0014): no future, no task to wake. A listener that is done
+        with the connection, or hands the request to a coroutine, sets None first.
+        """
+        self._listener = listener
+        if listener is not None:
+            self._arm(timeout)
+
+    def _arm(self, timeout: float) -> None:
+        """The one deadline timer, due `timeout` from now (set only if none is due sooner)."""
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        self._deadline = deadline = loop.time() + timeout
+        if self._timer is None or self._timer_at > deadline:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = loop.call_at(deadline, self._deadline_passed)
+            self._timer_at = deadline
 
     # -- what a request awaits -----------------------------------------------------------------
     async def _wait(self, want: int, timeout: float) -> None:
@@ -154,18 +190,11 @@ class _Wire(asyncio.Protocol):
         if self._reading_paused and self.transport is not None:
             self._reading_paused = False
             self.transport.resume_reading()
-        loop = self._loop
-        if loop is None:
-            loop = self._loop = asyncio.get_running_loop()
-        waiter = loop.create_future()
+        self._arm(timeout)
+        assert self._loop is not None
+        waiter = self._loop.create_future()
         self._waiter = waiter
         self._want = want
-        self._deadline = deadline = loop.time() + timeout
-        if self._timer is None or self._timer_at > deadline:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = loop.call_at(deadline, self._deadline_passed)
-            self._timer_at = deadline
         try:
             await waiter
         finally:
@@ -175,20 +204,26 @@ class _Wire(asyncio.Protocol):
         """The timer fired: expire the waiter if its deadline has come, else wait for it."""
         self._timer = None
         waiter = self._waiter
-        if waiter is None or waiter.done():
+        listener = self._listener
+        if listener is None and (waiter is None or waiter.done()):
             return  # no wait now: the next one sets the timer again
         loop = self._loop
         assert loop is not None
         deadline = self._deadline
         if loop.time() + 0.001 >= deadline:  # timers may fire up to a clock tick early
+            if listener is not None:
+                listener(True)
+                return
             self._waiter = None
-            waiter.set_exception(TimeoutError())
+            waiter.set_exception(TimeoutError())  # type: ignore[union-attr]
         else:
             self._timer = loop.call_at(deadline, self._deadline_passed)
             self._timer_at = deadline
 
     async def read_head(self, limit: int, timeout: float) -> bytes:
-        """The next response head, terminator included; _Closed or UpstreamProtocolError."""
+        """The next response head, terminator included; _Closed or UpstreamProtocolError.
+
+        `timeout` is for the whole head, however many pieces it comes in."""
         buffer = self.buffer
         start = 0
         deadline = time.monotonic() + timeout
@@ -423,7 +458,7 @@ class UpstreamResponse:
     @property
     def short_body(self) -> bool:
         """A Content-Length body small enough to read in one go before answering the client."""
-        return not self._chunked and not self._until_close and self._remaining <= _READ_SIZE
+        return not self._chunked and not self._until_close and self._remaining <= SHORT_BODY_BYTES
 
     def discard(self) -> None:
         """Give up on the rest of the body; the connection cannot be reused."""
@@ -560,25 +595,12 @@ async def send_request(
     """Send one request over a pooled connection and return once the response head arrived.
 
     `body` is bytes (sent with Content-Length), an async iterator (sent with `content_length`
-    when known, chunked otherwise) or None (no body). One coroutine for the whole exchange: each
-    await is one frame fewer to resume (ADR 0014).
+    when known, chunked otherwise) or None (no body).
     """
     conn = pool.take() or await pool.acquire()  # a pooled connection without a coroutine
     try:
-        lines = [method.encode(), b" ", target, b" HTTP/1.1\r\n"]
-        for name, value in headers:
-            lines += (name, b": ", value, b"\r\n")
         streamed = body is not None and not isinstance(body, bytes)
-        if isinstance(body, bytes):
-            if body or method not in _NO_BODY_METHODS:
-                lines.append(b"content-length: %d\r\n" % len(body))
-        elif streamed:
-            if content_length is not None:
-                lines.append(b"content-length: %d\r\n" % content_length)
-            else:
-                lines.append(b"transfer-encoding: chunked\r\n")
-        lines.append(b"\r\n")
-        wire = conn.wire
+        lines = request_head(method, target, headers, body, content_length)
         try:
             if isinstance(body, bytes):
                 lines.append(body)
@@ -587,11 +609,62 @@ async def send_request(
                 conn.transport.write(b"".join(lines))
                 if streamed:
                     await _write_stream(conn, body, chunked=content_length is None)  # type: ignore[arg-type]
-            head = await wire.read_head(pool.header_limit, read_timeout)
-            status, response_headers, version_11 = _parse_head(head)
+        except ConnectionError as exc:
+            error = UpstreamDisconnected(f"{pool.endpoint}: {exc}")
+            error.request_not_sent = conn.reused
+            raise error from exc
+    except BaseException:
+        conn.close()
+        raise
+    return await await_response(pool, conn, method, read_timeout=read_timeout)
+
+
+def request_head(
+    method: str,
+    target: bytes,
+    headers: Headers,
+    body: bytes | AsyncIterator[bytes] | None,
+    content_length: int | None = None,
+) -> list[bytes]:
+    """The request line and fields, ending in the empty line, as pieces for one `join`."""
+    lines = [method.encode(), b" ", target, b" HTTP/1.1\r\n"]
+    for name, value in headers:
+        lines += (name, b": ", value, b"\r\n")
+    if isinstance(body, bytes):
+        if body or method not in _NO_BODY_METHODS:
+            lines.append(b"content-length: %d\r\n" % len(body))
+    elif body is not None:
+        if content_length is not None:
+            lines.append(b"content-length: %d\r\n" % content_length)
+        else:
+            lines.append(b"transfer-encoding: chunked\r\n")
+    lines.append(b"\r\n")
+    return lines
+
+
+async def await_response(
+    pool: ConnectionPool,
+    conn: Connection,
+    method: str,
+    *,
+    read_timeout: float,
+    head_timeout: float | None = None,
+) -> UpstreamResponse:
+    """The response to the request just sent on `conn`, once its head arrived.
+
+    The head must come within `head_timeout` (default: `read_timeout`); the body's reads wait
+    `read_timeout` from each arrival. The connection is closed on any failure.
+    """
+    wire = conn.wire
+    if head_timeout is None:
+        head_timeout = read_timeout
+    try:
+        try:
+            head = await wire.read_head(pool.header_limit, head_timeout)
+            status, response_headers, version_11 = parse_head(head)
             while 100 <= status < 200:  # interim responses (100 Continue, 103) are dropped
                 head = await wire.read_head(pool.header_limit, read_timeout)
-                status, response_headers, version_11 = _parse_head(head)
+                status, response_headers, version_11 = parse_head(head)
         except TimeoutError as exc:
             raise UpstreamTimeout(f"{pool.endpoint} did not answer within {read_timeout}s") from exc
         except _Closed as exc:
@@ -612,10 +685,20 @@ async def send_request(
             raise error from exc
         except UpstreamProtocolError as exc:
             raise UpstreamProtocolError(f"{pool.endpoint}: {exc}") from exc
-        return _response(pool, conn, method, status, response_headers, version_11, read_timeout)
+        content_length, chunked, keep_alive = framing(method, status, response_headers, version_11)
     except BaseException:
         conn.close()
         raise
+    return UpstreamResponse(
+        pool,
+        conn,
+        status,
+        response_headers,
+        keep_alive=keep_alive,
+        content_length=content_length,
+        chunked=chunked,
+        read_timeout=read_timeout,
+    )
 
 
 async def _write_stream(conn: Connection, body: AsyncIterator[bytes], *, chunked: bool) -> None:
@@ -633,7 +716,7 @@ async def _write_stream(conn: Connection, body: AsyncIterator[bytes], *, chunked
     await conn.wire.drain()
 
 
-def _parse_head(head: bytes) -> tuple[int, Headers, bool]:
+def parse_head(head: bytes) -> tuple[int, Headers, bool]:
     """Status, headers (names lowercased, values stripped), whether the response is HTTP/1.1."""
     lines = head[:-4].split(b"\r\n")
     parts = lines[0].split(b" ", 2)
@@ -648,15 +731,11 @@ def _parse_head(head: bytes) -> tuple[int, Headers, bool]:
     return int(parts[1]), headers, parts[0] == b"HTTP/1.1"
 
 
-def _response(
-    pool: ConnectionPool,
-    conn: Connection,
-    method: str,
-    status: int,
-    headers: Headers,
-    version_11: bool,
-    read_timeout: float,
-) -> UpstreamResponse:
+def framing(
+    method: str, status: int, headers: Headers, version_11: bool
+) -> tuple[int | None, bool, bool]:
+    """How the response's body is delimited: Content-Length (None: until close), chunked, and
+    whether the connection stays open after it. UpstreamProtocolError for what cannot be read."""
     content_length: int | None = None
     chunked = False
     connection = b""
@@ -681,13 +760,4 @@ def _response(
         keep_alive = (b"close" not in tokens) if version_11 else (b"keep-alive" in tokens)
     else:
         keep_alive = version_11
-    return UpstreamResponse(
-        pool,
-        conn,
-        status,
-        headers,
-        keep_alive=keep_alive,
-        content_length=content_length,
-        chunked=chunked,
-        read_timeout=read_timeout,
-    )
+    return content_length, chunked, keep_alive

@@ -430,6 +430,12 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         if type(cycle) is not _DirectCycle:
             super()._start_asgi_task(cycle, app)
             return
+        if app.answer_direct(cycle):  # the express lane took it: no task (ADR 0014)
+            return
+        self.spawn(cycle, app)
+
+    def spawn(self, cycle: _DirectCycle, app: Any) -> None:
+        """Run `app` for this direct cycle in a task, as uvicorn runs its cycles."""
         if self.config.reset_contextvars:
             task = self.loop.create_task(cycle.run(app), context=contextvars.Context())
         else:
@@ -516,35 +522,55 @@ class _DirectCycle:
         try:
             result = await app(self.scope, self.receive, self.send)
         except BaseException as exc:
-            logger_.error("Exception in ASGI application\n", exc_info=exc)
-            if not self.response_started:
-                await self._send_500()
-            else:
-                self.protocol.transport.close()
+            self.fail(exc)
         else:
             if result is not None:
                 logger_.error("ASGI callable should return None, but returned '%s'.", result)
                 self.protocol.transport.close()
             elif not self.response_started and not self.disconnected:
                 logger_.error("ASGI callable returned without starting response.")
-                await self._send_500()
+                self._send_500()
             elif not self.response_complete and not self.disconnected:
                 logger_.error("ASGI callable returned without completing response.")
                 self.protocol.transport.close()
 
-    async def _send_500(self) -> None:
-        await self.send(
-            {
-                "type": "http.response.start",
-                "status": 500,
-                "headers": [
-                    (b"content-type", b"text/plain; charset=utf-8"),
-                    (b"content-length", b"21"),
-                    (b"connection", b"close"),
-                ],
-            }
+    def fail(self, exc: BaseException) -> None:
+        """The app failed: a 500 if nothing was sent yet, else the connection is cut."""
+        self.protocol.logger.error("Exception in ASGI application\n", exc_info=exc)
+        if not self.response_started:
+            self._send_500()
+        else:
+            self.protocol.transport.close()
+
+    def _send_500(self) -> None:
+        self.answer(
+            500,
+            [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", b"21"),
+                (b"connection", b"close"),
+            ],
+            b"Internal Server Error",
         )
-        await self.send({"type": "http.response.body", "body": b"Internal Server Error"})
+
+    def answer(self, status: int, headers: Any, body: bytes) -> None:
+        """A whole answer, head and body in one write, without a coroutine: what `send` does
+        for a start message and one last body message (the express lane and the 500).
+
+        It does not wait for the client to drain its buffer as `send` does: the body is one
+        the gateway already holds (at most a short backend body, ADR 0014).
+        """
+        if self.disconnected:
+            return
+        if self.response_started:
+            raise RuntimeError("Unexpected answer: the response has already started.")
+        self.response_started = True
+        self.head = self._head(status, headers)
+        self._write_body(body, more_body=False)
+
+    def continue_in_task(self, app: Any) -> None:
+        """What the express lane began goes on in a task, as `run(app)`."""
+        self.protocol.spawn(self, app)
 
     async def receive(self) -> dict[str, Any]:
         if not self.sent_body and not self.disconnected and not self.response_complete:
@@ -583,8 +609,11 @@ class _DirectCycle:
             raise RuntimeError(
                 f"Expected ASGI message 'http.response.body', but got '{message['type']}'."
             )
-        body = message.get("body", b"")
-        more_body = message.get("more_body", False)
+        self._write_body(message.get("body", b""), message.get("more_body", False))
+
+    def _write_body(self, body: bytes, more_body: bool) -> None:
+        """A body message, with the head still held if it is the first (one write)."""
+        protocol = self.protocol
         if self.scope["method"] == "HEAD":
             self.expected_content_length = 0
             data = b""

@@ -3,7 +3,9 @@ as the ASGI path does; what it does not take goes through the ASGI path (ADR 001
 
 Two servers on loopback share one gateway app: one with the direct path, one without it. The
 same raw requests go to both and the bytes that come back are compared, along with what the
-backend received.
+backend received. A plain request on a warm backend connection takes the express lane (no task);
+each way it hands a request back to a task (an answer not whole and short, a closed or silent
+backend) is compared the same way.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
+from strangler.gateway import app as app_module
 from strangler.gateway import server as server_module
 from strangler.gateway.app import GatewayApp
 from strangler.gateway.conf import GatewaySettings
@@ -44,7 +47,26 @@ async def backend(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
                 {"method": method, "target": target, "fields": fields, "body": body.decode()}
             ).encode()
             common = b"X-Custom: Mixed\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
-            if target.startswith("/chunked"):
+            if target.startswith("/close"):
+                return  # closes without answering
+            if target.startswith("/silent"):
+                await asyncio.sleep(10)
+            if target.startswith("/pieces") or target.startswith("/stall"):
+                # The head in two pieces, then the body in two: each arrival wakes the gateway.
+                answer = b"HTTP/1.1 201 Created\r\n%sContent-Length: %d\r\n\r\n%s" % (
+                    common,
+                    len(echo),
+                    echo,
+                )
+                cut = answer.index(b"\r\n\r\n") + 4
+                for piece in (answer[:20], answer[20:cut], answer[cut : cut + 10]):
+                    writer.write(piece)
+                    await writer.drain()
+                    await asyncio.sleep(0.05)
+                if target.startswith("/stall"):
+                    await asyncio.sleep(10)  # the rest of the body never comes
+                writer.write(answer[cut + 10 :])
+            elif target.startswith("/chunked"):
                 half = len(echo) // 2
                 writer.write(
                     b"HTTP/1.1 200 OK\r\n" + common + b"Transfer-Encoding: chunked\r\n\r\n"
@@ -128,7 +150,8 @@ def gateway(tmp_path: Path) -> Any:
             "  - {name: rest, prefix: /, mode: monolith}\n"
         )
         app = GatewayApp(
-            GatewaySettings(health_interval=0, max_body_bytes=1000), FileSource(routes)
+            GatewaySettings(health_interval=0, max_body_bytes=1000, read_timeout=0.5),
+            FileSource(routes),
         )
         await app.start()
         return app, back
@@ -138,15 +161,37 @@ def gateway(tmp_path: Path) -> Any:
 
 @pytest.fixture
 def direct_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The paths of the requests the direct path answered."""
+    """The paths of the requests the direct path answered (on the express lane or in a task)."""
     calls: list[str] = []
-    run = server_module._DirectCycle.run
+    init = server_module._DirectCycle.__init__
 
-    async def counted(self: Any, app: Any) -> None:
-        calls.append(self.scope["path"])
-        await run(self, app)
+    def counted(self: Any, protocol: Any, scope: Any, body: bytes, *, keep_alive: bool) -> None:
+        calls.append(scope["path"])
+        init(self, protocol, scope, body, keep_alive=keep_alive)
 
-    monkeypatch.setattr(server_module._DirectCycle, "run", counted)
+    monkeypatch.setattr(server_module._DirectCycle, "__init__", counted)
+    return calls
+
+
+@pytest.fixture
+def express_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths of the requests the express lane took, and of those it handed to a task."""
+    calls: list[str] = []
+    answer = GatewayApp.answer_direct
+    hand_off = app_module._Express._hand_off
+
+    def counted(self: GatewayApp, cycle: Any) -> bool:
+        taken = answer(self, cycle)
+        if taken:
+            calls.append(cycle.scope["path"])
+        return taken
+
+    def handed(self: Any) -> None:
+        calls.append("task:" + self.cycle.scope["path"])
+        hand_off(self)
+
+    monkeypatch.setattr(GatewayApp, "answer_direct", counted)
+    monkeypatch.setattr(app_module._Express, "_hand_off", handed)
     return calls
 
 
@@ -292,3 +337,45 @@ def test_only_the_bare_gateway_app_is_served_directly(tmp_path: Path) -> None:
 
     bare, wrapped = asyncio.run(run())
     assert isinstance(bare, GatewayApp) and wrapped is None
+
+
+def test_plain_requests_on_a_warm_connection_take_the_express_lane(
+    gateway: Any, express_calls: list[str]
+) -> None:
+    """The first request opens the backend connection (in a task); the next ones reuse it from
+    the protocol's callbacks, with the same bytes to the client and the backend."""
+    pipelined = (
+        get("/api/1", close=False)
+        + get("/api/2", b"X-Forwarded-For: 6.6.6.6\r\n", close=False)
+        + get("/api/3", method=b"HEAD", close=False)
+        + get("/204", close=False)
+        + get("/api/5", b"Content-Length: 2\r\n", method=b"POST", close=False)
+        + b"ok"
+        + get("/api/6")
+    )
+    direct, asgi = both(gateway, pipelined)
+    assert direct == asgi
+    assert [a[:3] for a in direct.split(b"HTTP/1.1 ")[1:]] == [b"201"] * 3 + [b"204"] + [b"201"] * 2
+    # The POST has a body: the task path's (twice: once per server is not counted here).
+    assert express_calls == ["/api/2", "/api/3", "/204", "/api/6"]
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/chunked/", ["/chunked/", "task:/chunked/"]),  # not a Content-Length answer
+        ("/pieces/", ["/pieces/"]),  # head and body in pieces: still the express lane's
+        ("/close/", ["/close/", "task:/close/"]),  # closed unanswered: retried, then 502
+        ("/silent/", ["/silent/", "task:/silent/"]),  # no head within READ_TIMEOUT: 504
+        ("/stall/", ["/stall/", "task:/stall/"]),  # the body stops: as the task path ends it
+    ],
+    ids=["chunked", "pieces", "closed", "silent", "stalled-body"],
+)
+def test_what_the_express_lane_hands_to_a_task_is_answered_as_before(
+    gateway: Any, express_calls: list[str], path: str, expected: list[str]
+) -> None:
+    warm = get("/api/warm", close=False)  # opens the connection the express lane then reuses
+    direct, asgi = both(gateway, warm + get(path))
+    assert direct == asgi
+    assert direct.count(b"HTTP/1.1 ") >= 1
+    assert express_calls == expected
