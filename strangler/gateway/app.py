@@ -20,12 +20,9 @@ from strangler.gateway.client import (
     UpstreamConnectError,
     UpstreamDisconnected,
     UpstreamError,
-    UpstreamProtocolError,
     UpstreamResponse,
     UpstreamTimeout,
     await_response,
-    framing,
-    parse_head,
     request_head,
     send_request,
 )
@@ -35,12 +32,14 @@ from strangler.gateway.headers import (
     CORRELATION_HEADER,
     TrustedProxies,
     host_allowed,
+    relayable_head,
     strip_hop_by_hop,
 )
 from strangler.gateway.inspection import GatewayRefusal, ProxiedRequest, inspect_request
 from strangler.gateway.metrics import GatewayMetrics
 from strangler.gateway.ownership import OwnershipReader, OwnershipWatcher
 from strangler.gateway.registry import (
+    UNAVAILABLE_STATUSES,
     Instance,
     Lease,
     Registry,
@@ -115,8 +114,6 @@ class GatewayApp:
         self._hosts: dict[bytes, bool] = {}
         self._started = False
         self._start_lock: asyncio.Lock | None = None
-        self._observers: dict[tuple[str, str], Any] = {}
-        self._counters: dict[tuple[str, str, int], Any] = {}
         self.admin = AdminApi(self)
 
     @property
@@ -370,11 +367,13 @@ class GatewayApp:
         express.send()
         return True
 
-    def _deliver(self, express: _Express, response: UpstreamResponse, body: bytes) -> None:
+    def _deliver(self, express: _Express, body: bytes) -> None:
         """The express lane's answer: what `_relay` does with a short body, without awaiting."""
-        status = response.status
-        express.cycle.answer(status, self._client_headers(response.headers, express.request), body)
-        self._finish(express.lease, status, response.headers)
+        status = express.status
+        fields = express.fields
+        fields += (CORRELATION_HEADER, b": ", express.request.correlation_id, b"\r\n")
+        express.cycle.answer_relayed(status, fields, body)
+        self._finish(express.lease, status)  # no status that `counts_as_failure` looks at
         elapsed = time.perf_counter() - express.started
         self._count(express.route_name, express.backend, status, elapsed)
 
@@ -385,18 +384,7 @@ class GatewayApp:
         return kept
 
     def _count(self, route: str, target: str, status: int, elapsed: float) -> None:
-        counter = self._counters.get((route, target, status))
-        if counter is None:
-            counter = self._counters[(route, target, status)] = self.metrics.requests.labels(
-                route, target, str(status)
-            )
-        counter.inc()
-        observer = self._observers.get((route, target))
-        if observer is None:
-            observer = self._observers[(route, target)] = self.metrics.duration.labels(
-                route, target
-            )
-        observer.observe(elapsed)
+        self.metrics.requests.count(route, target, status, elapsed)
 
     def _host_allowed(self, host: bytes) -> bool:
         allowed = self._hosts.get(host)
@@ -907,9 +895,9 @@ class _Express:
         "conn",
         "cycle",
         "expired",
+        "fields",
         "head_deadline",
         "head_end",
-        "headers",
         "instance",
         "keep_alive",
         "lease",
@@ -945,7 +933,7 @@ class _Express:
         self.head_deadline = 0.0
         self.head_end = -1  # the head's length once it is whole and parsed
         self.status = 0
-        self.headers: Headers = []
+        self.fields: list[bytes] = []
         self.length = 0
         self.keep_alive = False
         self.expired = False  # the body stopped arriving for read_timeout
@@ -979,7 +967,8 @@ class _Express:
             if end < 0 or end + 4 > limit or not self._parse(bytes(buffer[: end + 4])):
                 self._hand_off()  # refused or failed there, as the task path does
                 return
-        if len(buffer) < self.head_end + self.length:
+        whole = self.head_end + self.length
+        if len(buffer) < whole:
             if timed_out or wire.eof:
                 self.expired = timed_out
                 self._hand_off()
@@ -987,37 +976,25 @@ class _Express:
                 wire.listen(self.on_wire, self.read_timeout)
             return
         wire.listen(None)
-        wire.take(self.head_end)
-        response = UpstreamResponse(
-            self.instance.pool,
-            self.conn,
-            self.status,
-            self.headers,
-            keep_alive=self.keep_alive,
-            content_length=self.length,
-            chunked=False,
-            read_timeout=self.read_timeout,
-        )
-        body = b"" if response.done else response.read_buffered()
-        assert body is not None
-        self.app._deliver(self, response, body)
+        body = wire.take(whole)[self.head_end :]
+        conn = self.conn
+        if self.keep_alive:
+            self.instance.pool.release(conn)
+        else:
+            conn.close()
+        self.app._deliver(self, body)
 
     def _parse(self, head: bytes) -> bool:
-        """Keep a final head with a short Content-Length body; False for anything else."""
-        try:
-            status, headers, version_11 = parse_head(head)
-            length, chunked, keep_alive = framing(self.request.method, status, headers, version_11)
-        except UpstreamProtocolError:
+        """Keep a plain final head with a short body (`relayable_head`) whose status says
+        nothing about the instance's health; False hands anything else to the task path."""
+        relayable = relayable_head(head, self.request.method)
+        if relayable is None:
             return False
-        if status < 200 or chunked or length is None or length > SHORT_BODY_BYTES:
+        status, fields, length, keep_alive = relayable
+        if length > SHORT_BODY_BYTES or status in UNAVAILABLE_STATUSES:
             return False
         self.head_end = len(head)
-        self.status, self.headers, self.length, self.keep_alive = (
-            status,
-            headers,
-            length,
-            keep_alive,
-        )
+        self.status, self.fields, self.length, self.keep_alive = status, fields, length, keep_alive
         return True
 
     def _hand_off(self) -> None:

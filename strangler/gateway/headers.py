@@ -55,6 +55,66 @@ def strip_hop_by_hop(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
     return [(n, v) for n, v in kept if n not in named] if named else kept
 
 
+# A backend's answer head as the express lane relays it (ADR 0014): a status line and fields
+# whose names are tokens and whose values hold no control character but tab (obs-text allowed).
+# uvicorn's checks let these through; the few heads they allow and these patterns do not (a name
+# with `/` or a byte over 0x7f, say) take the general path instead.
+_STATUS_LINE = re.compile(rb"HTTP/1\.([0-9]) ([2-5][0-9][0-9])(?: [^\x00-\x08\x0a-\x1f\x7f]*)?\r\n")
+_FIELD_LINES = re.compile(rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\x00-\x08\x0a-\x1f\x7f]*\r\n)*\r\n")
+_FIELD = re.compile(rb"([^:]+):[ \t]*([^\r]*?)[ \t]*\r\n")
+_RELAY_SPECIAL = HOP_BY_HOP | {b"content-length"}
+_CONNECTION_OPTIONS = frozenset({b"", b"close", b"keep-alive"})
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+RelayableHead = tuple[int, list[bytes], int, bool]
+
+
+def relayable_head(head: bytes, method: str) -> RelayableHead | None:
+    """A plain answer head checked and turned, in one pass, into what the client gets.
+
+    Returns the status, the client's fields as pieces for one `join` (names lowercased,
+    hop-by-hop fields out, in the backend's order: what `strip_hop_by_hop` and uvicorn's checks
+    make of them), the body's length and whether the backend's connection stays open. None for
+    anything else, which the general path (`parse_head`, `framing`, `strip_hop_by_hop`) serves:
+    an interim or chunked answer, a body framed by no or by conflicting Content-Length (a 204
+    or 304 by none), a Connection field naming other fields, or a line these patterns refuse.
+    """
+    status_line = _STATUS_LINE.match(head)
+    if status_line is None:
+        return None
+    status = int(status_line.group(2))
+    start = status_line.end()
+    if _FIELD_LINES.fullmatch(head, start) is None:
+        return None
+    fields: list[bytes] = []
+    length: bytes | None = None
+    connection = b""
+    for name, value in _FIELD.findall(head, start):
+        name = name.lower()
+        if name not in _RELAY_SPECIAL:
+            fields += (name, b": ", value, b"\r\n")
+        elif name == b"content-length":
+            if length is not None or not value.isdigit():
+                return None
+            length = value
+            fields += (name, b": ", value, b"\r\n")
+        elif name == b"connection":
+            connection += b"," + value.lower()
+        elif name == b"transfer-encoding":
+            return None
+    if (length is None) is (status not in _NO_BODY_STATUSES):
+        return None  # a body framed by the connection's end, or a bodiless answer with a length
+    version_11 = status_line.group(1) == b"1"
+    if connection:
+        tokens = {token.strip(b" \t") for token in connection.split(b",")}
+        if not tokens <= _CONNECTION_OPTIONS:
+            return None  # it names fields that are hop-by-hop for this answer only
+        keep_alive = (b"close" not in tokens) if version_11 else (b"keep-alive" in tokens)
+    else:
+        keep_alive = version_11
+    return status, fields, 0 if length is None or method == "HEAD" else int(length), keep_alive
+
+
 class TrustedProxies:
     """The networks whose forwarding headers are believed."""
 

@@ -2,7 +2,81 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import time
+from bisect import bisect_left
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
+
+DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class RequestCounts:
+    """gateway_requests_total and gateway_request_duration_seconds, counted without locks.
+
+    Every answer is counted here, from the event loop's one thread, and read by a scrape in that
+    same thread: plain integers per series instead of prometheus_client's three lock round trips
+    per request (ADR 0014). The samples are the ones a Counter and a Histogram would export.
+    """
+
+    def __init__(self) -> None:
+        self._statuses: dict[tuple[str, str, int], int] = {}
+        # Per (route, target): a count per bucket (the last one past 10 s), the sum, created.
+        self._durations: dict[tuple[str, str], list[float]] = {}
+        self._created: dict[tuple[str, str] | tuple[str, str, int], float] = {}
+
+    def count(self, route: str, target: str, status: int, elapsed: float) -> None:
+        """One answer: its status and how long it took (seconds)."""
+        key = (route, target, status)
+        seen = self._statuses.get(key)
+        if seen is None:
+            self._created[key] = time.time()
+            seen = 0
+        self._statuses[key] = seen + 1
+        series = self._durations.get((route, target))
+        if series is None:
+            self._created[(route, target)] = time.time()
+            series = self._durations[(route, target)] = [0] * (len(DURATION_BUCKETS) + 2)
+        series[bisect_left(DURATION_BUCKETS, elapsed)] += 1
+        series[-1] += elapsed
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(self._families())
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._families())
+
+    def _families(self) -> list[Metric]:
+        requests = CounterMetricFamily(
+            "gateway_requests",
+            "Requests answered, by route, target backend and status.",
+            labels=["route", "target", "status"],
+        )
+        for key, value in self._statuses.items():
+            route, target, status = key
+            requests.add_metric([route, target, str(status)], value, created=self._created[key])
+        duration = HistogramMetricFamily(
+            "gateway_request_duration_seconds",
+            "Time from request to the end of the response, by route and target.",
+            labels=["route", "target"],
+        )
+        for key, series in self._durations.items():
+            cumulative, buckets = 0, []
+            for bound, count in zip((*DURATION_BUCKETS, float("inf")), series, strict=False):
+                cumulative += count
+                buckets.append((floatToGoString(bound), cumulative))
+            duration.add_metric(list(key), buckets, series[-1])
+            duration.samples.append(
+                Sample(
+                    "gateway_request_duration_seconds_created",
+                    dict(zip(("route", "target"), key, strict=True)),
+                    self._created[key],
+                )
+            )
+        return [requests, duration]
 
 
 class GatewayMetrics:
@@ -10,19 +84,8 @@ class GatewayMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "gateway_requests_total",
-            "Requests answered, by route, target backend and status.",
-            ["route", "target", "status"],
-            registry=self.registry,
-        )
-        self.duration = Histogram(
-            "gateway_request_duration_seconds",
-            "Time from request to the end of the response, by route and target.",
-            ["route", "target"],
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-            registry=self.registry,
-        )
+        self.requests = RequestCounts()
+        self.registry.register(self.requests)
         self.upstream_errors = Counter(
             "gateway_upstream_errors_total",
             "Failed exchanges with a backend instance, by backend and kind.",

@@ -568,6 +568,26 @@ class _DirectCycle:
         self.head = self._head(status, headers)
         self._write_body(body, more_body=False)
 
+    def answer_relayed(self, status: int, fields: list[bytes], body: bytes) -> None:
+        """The express lane's answer: `fields` from `relayable_head` (lowercased token names,
+        values without control characters, the Content-Length `body` matches, no framing or
+        hop-by-hop field) written as `answer` writes them, without checking them again."""
+        if self.disconnected:
+            return
+        if self.response_started:
+            raise RuntimeError("Unexpected answer: the response has already started.")
+        self.response_started = True
+        protocol = self.protocol
+        pieces = [STATUS_LINE[status]]
+        for name, value in protocol.server_state.default_headers:  # none under rungateway
+            pieces += (name.lower(), b": ", value, b"\r\n")
+        pieces += fields
+        pieces.append(b"\r\n" if self.keep_alive else b"connection: close\r\n\r\n")
+        if self.scope["method"] != "HEAD":
+            pieces.append(body)
+        protocol.transport.write(b"".join(pieces))
+        self._complete()
+
     def continue_in_task(self, app: Any) -> None:
         """What the express lane began goes on in a task, as `run(app)`."""
         self.protocol.spawn(self, app)
@@ -635,11 +655,15 @@ class _DirectCycle:
         if not more_body:
             if self.expected_content_length != 0:
                 raise RuntimeError("Response content shorter than Content-Length")
-            self.response_complete = True
-            self.message_event.set()
-            if not self.keep_alive:
-                transport.close()
-            protocol.on_response_complete()
+            self._complete()
+
+    def _complete(self) -> None:
+        """The last of the answer is written: the connection serves its next request or closes."""
+        self.response_complete = True
+        self.message_event.set()
+        if not self.keep_alive:
+            self.protocol.transport.close()
+        self.protocol.on_response_complete()
 
     def _head(self, status: int, fields: Any) -> bytes:
         """The status line and fields as uvicorn's cycle writes them (same checks, same order).
