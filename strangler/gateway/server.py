@@ -23,6 +23,7 @@ import contextvars
 import importlib.util
 import json
 import logging
+import re
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,6 +50,20 @@ LINGER_SECONDS = 2.0
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
 # Response fields uvicorn's cycle looks at (the others it writes as they are).
 _FRAMING = frozenset({b"content-length", b"transfer-encoding", b"connection"})
+
+
+# A plain request head (GatewayHttpProtocol._plain_head): GET or HEAD, an origin-form target
+# of visible ASCII without a fragment, HTTP/1.1, fields whose names are tokens and whose values
+# hold no control character but tab. Stricter than the parser; what it refuses is parsed.
+_PLAIN_REQUEST = re.compile(
+    rb"(GET|HEAD) (/[!-\x22$-~]*) HTTP/1\.1\r\n"
+    rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\x00-\x08\x0a-\x1f\x7f]*\r\n)*\r\n"
+)
+_REQUEST_FIELD = re.compile(rb"([^:\r\n]+):[ \t]*([^\r]*?)[ \t]*\r\n")
+# Fields that frame a body, ask for an interim answer or change the connection: parsed.
+_NOT_PLAIN_FIELD = re.compile(
+    rb"\r\n(?:content-length|transfer-encoding|expect|upgrade|connection|keep-alive)[ \t]*:"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,8 +226,10 @@ class GatewayHttpProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._lingering:
             return  # after a refusal: what the client still sends is dropped
-        self._unset_keepalive_if_required()
+        self._idle_from = None  # _unset_keepalive_if_required, inlined
         if self._in_head:
+            if not self._head_bytes and self._direct_app is not None and self._plain_head(data):
+                return
             # Count the head's bytes before parsing them: a head that never ends is refused
             # once it passes the limit, however slowly or in however many pieces it comes.
             window = self._head_tail + data
@@ -251,6 +268,59 @@ class GatewayHttpProtocol(HttpToolsProtocol):
             )
             logger.info("request refused: %s (%s)", refusal.message, exc)
             self._refuse(refusal)
+
+    def _plain_head(self, data: bytes) -> bool:
+        """Take a plain request that came whole in one read without the parser (ADR 0014).
+
+        Plain: a GET or HEAD in origin form over HTTP/1.1 with no body, no framing, Expect,
+        Upgrade or Connection field, within every limit, nothing after it, not one of the
+        gateway's own paths, on a connection with no answer still being sent. Its scope and cycle
+        are the ones the parser's callbacks would have made; anything else (False) is parsed.
+        """
+        limits = self._limits
+        size = len(data)
+        if size > limits.max_header_line_bytes or size > limits.max_header_bytes or self._pending():
+            return False
+        head = _PLAIN_REQUEST.fullmatch(data)
+        if head is None or _NOT_PLAIN_FIELD.search(data.lower()) is not None:
+            return False
+        target = head.group(2)
+        fields = _REQUEST_FIELD.findall(data, head.end(2) + len(b" HTTP/1.1\r\n"))
+        if len(fields) > limits.max_headers or len(target) > limits.max_request_line_bytes:
+            return False
+        raw_path, _, query = target.partition(b"?")
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        if is_gateway_path(path):
+            return False
+        if self._head_timer is not None:
+            self._disarm_head_timer()
+        self.url = target
+        self.headers = headers = [(name.lower(), value) for name, value in fields]
+        self.expect_100_continue = False
+        self.scope = scope = {  # type: ignore[assignment]
+            "type": "http",
+            "asgi": _ASGI,
+            "http_version": "1.1",
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,
+            "root_path": "",
+            "headers": headers,
+            "method": head.group(1).decode("ascii"),
+            "path": path,
+            "raw_path": raw_path,
+            "query_string": query,
+        }
+        self.cycle = cycle = _DirectCycle(self, scope, b"", keep_alive=True)  # type: ignore[assignment]
+        self._start_asgi_task(cycle, self._direct_app)
+        return True
+
+    def _pending(self) -> bool:
+        """An answer is still being sent on this connection (a request after it is queued)."""
+        cycle = self.cycle
+        return (cycle is not None and not cycle.response_complete) or bool(self.pipeline)
 
     def _refuse(self, refusal: HeadRefused) -> None:
         self._refusal = None

@@ -379,3 +379,65 @@ def test_what_the_express_lane_hands_to_a_task_is_answered_as_before(
     assert direct == asgi
     assert direct.count(b"HTTP/1.1 ") >= 1
     assert express_calls == expected
+
+
+@pytest.fixture
+def unparsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The targets of the heads taken without the parser (`_plain_head`)."""
+    taken: list[str] = []
+    plain = server_module.GatewayHttpProtocol._plain_head
+
+    def counted(self: Any, data: bytes) -> bool:
+        result = plain(self, data)
+        if result:
+            taken.append(self.scope["raw_path"].decode())
+        return result
+
+    monkeypatch.setattr(server_module.GatewayHttpProtocol, "_plain_head", counted)
+    return taken
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "plain"),
+    [
+        (get("/api/q?page=2&x=%41", close=False), True),
+        (get("/api/%7Euser/", close=False), True),
+        (get("/api/head", method=b"HEAD", close=False), True),
+        (get("/api/ows", b"X-Padded:  \tvalue \t\r\nx-lower:v\r\n", close=False), True),
+        (get("/api/obs", b"X-Text: caf\xc3\xa9\r\n", close=False), True),
+        (get("/api/two-hosts", b"Host: other\r\n", close=False), True),  # the app's 400
+        (get("/healthz", close=False), False),  # the gateway's own path
+        (get("/api/frag#x", close=False), False),
+        (get("/api/k", b"Keep-Alive: 5\r\n", close=False), False),
+        (get("/api/c", b"Content-Length: 0\r\n", close=False), False),
+        (get("/api/bad name", close=False), False),
+        (get("/api/p", method=b"POST", close=False), False),
+        (get("/api/x", b"Bad Name: v\r\n", close=False), False),
+        (b"GET /api/old HTTP/1.0\r\nHost: 127.0.0.1\r\n" + CID + b"\r\n", False),
+    ],
+    ids=[
+        "query",
+        "escaped-path",
+        "head",
+        "padded-values",
+        "obs-text",
+        "two-hosts",
+        "own-path",
+        "fragment",
+        "keep-alive-field",
+        "content-length",
+        "space-in-target",
+        "post",
+        "bad-field-name",
+        "http-1.0",
+    ],
+)
+def test_a_plain_head_in_one_read_skips_the_parser_and_is_answered_the_same(
+    gateway: Any, unparsed: list[str], request_bytes: bytes, plain: bool
+) -> None:
+    """Its own read (the last request, with Connection: close, comes a moment later): answered
+    byte for byte as the ASGI path answers it, parsed by httptools or not."""
+    direct, asgi = both(gateway, request_bytes, get("/api/last"), pause=0.05)
+    assert direct == asgi and direct.startswith(b"HTTP/1.1 ")
+    path = request_bytes.split(b" ", 2)[1].partition(b"?")[0].decode()
+    assert unparsed == ([path] if plain else [])

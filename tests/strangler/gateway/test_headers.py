@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
+from strangler.gateway.client import framing, parse_head
 from strangler.gateway.headers import (
     TrustedProxies,
     correlation_id,
     host_allowed,
     next_traceparent,
+    relayable_head,
     resolve_forwarding,
     strip_hop_by_hop,
 )
@@ -78,3 +82,80 @@ def test_hosts_match_like_django_allowed_hosts() -> None:
     assert not host_allowed("evil.example", allowed)
     assert not host_allowed("shop.example.evil.example", allowed)
     assert host_allowed("anything", ("*",))
+
+
+_GUNICORN = (
+    b"HTTP/1.1 200 OK\r\nServer: gunicorn\r\nDate: Sun, 06 Dec 2026 19:36:53 GMT\r\n"
+    b"Connection: keep-alive\r\nContent-Type: application/json\r\nVary: Accept, Cookie\r\n"
+    b"Content-Length: 335\r\nX-Correlation-ID: abc\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        _GUNICORN,
+        _GUNICORN.replace(b"keep-alive", b"close"),
+        _GUNICORN.replace(b"HTTP/1.1", b"HTTP/1.0"),
+        _GUNICORN.replace(b"HTTP/1.1", b"HTTP/1.0").replace(b"Connection: keep-alive\r\n", b""),
+        _GUNICORN.replace(b"Server: gunicorn", b"Server:   padded \t"),
+        _GUNICORN.replace(b"Server: gunicorn", b"Keep-Alive: timeout=5\r\nTE: trailers"),
+        b"HTTP/1.1 204 No Content\r\nX-A: b\r\n\r\n",
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+    ],
+    ids=[
+        "gunicorn",
+        "close",
+        "http-1.0-keep-alive",
+        "http-1.0",
+        "padded",
+        "hop-by-hop",
+        "204",
+        "404",
+    ],
+)
+def test_a_relayable_head_gives_what_the_general_path_gives(head: bytes) -> None:
+    status, fields, length, keep_alive = relayable_head(head, "GET")  # type: ignore[misc]
+    general_status, headers, version_11 = parse_head(head)
+    general_length, chunked, general_alive = framing("GET", general_status, headers, version_11)
+    kept = strip_hop_by_hop(headers)
+    assert (status, length, keep_alive) == (general_status, general_length, general_alive)
+    assert b"".join(fields) == b"".join(b"%s: %s\r\n" % pair for pair in kept)
+    assert not chunked
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX-A: b\r\n\r\n",  # framed by the connection's end
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+        b"HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nConnection: x-secret\r\nX-Secret: 1\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX/Y: 1\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX-A: a\x01b\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n folded\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/2 200\r\nContent-Length: 0\r\n\r\n",
+    ],
+    ids=[
+        "interim",
+        "chunked",
+        "until-close",
+        "two-lengths",
+        "bad-length",
+        "204-with-length",
+        "connection-names-a-field",
+        "slash-in-name",
+        "control-in-value",
+        "folded",
+        "http-2",
+    ],
+)
+def test_anything_else_takes_the_general_path(head: bytes) -> None:
+    assert relayable_head(head, "GET") is None
+
+
+def test_a_head_request_has_no_body_to_read() -> None:
+    assert relayable_head(_GUNICORN, "HEAD")[2] == 0  # type: ignore[index]
