@@ -353,7 +353,7 @@ class GatewayApp:
         target = self._backend_for(route, request, scope)
         backend = self.registry.backends.get(target) if target is not None else None
         if backend is None or (
-            sum(i.in_flight() for i in backend.instances) >= self.settings.max_in_flight
+            sum([i.outstanding for i in backend.instances]) >= self.settings.max_in_flight
         ):
             return False
         now = self.registry.clock()
@@ -678,7 +678,7 @@ class GatewayApp:
         if backend is None and sent is None:
             raise GatewayRefusal(502, "bad_gateway", f"Backend {backend_name} is not configured.")
         if sent is None and (
-            sum(i.in_flight() for i in backend.instances)  # type: ignore[union-attr]
+            sum([i.outstanding for i in backend.instances])  # type: ignore[union-attr]
             >= self.settings.max_in_flight
         ):
             self.metrics.upstream_errors.labels(backend_name, "Overloaded").inc()
@@ -716,7 +716,7 @@ class GatewayApp:
                         instance.pool,
                         request.method,
                         request.target,
-                        self._upstream_headers(request, instance.endpoint.host_header),
+                        self._upstream_headers(request, instance.host_header),
                         body,
                         read_timeout=read_timeout or self.settings.read_timeout,
                         content_length=request.content_length,
@@ -930,17 +930,19 @@ class _Express:
         self.conn = conn
         self.started = started
         self.read_timeout = app.settings.read_timeout
-        self.head_deadline = 0.0
         self.head_end = -1  # the head's length once it is whole and parsed
-        self.status = 0
-        self.fields: list[bytes] = []
-        self.length = 0
-        self.keep_alive = False
         self.expired = False  # the body stopped arriving for read_timeout
+        # Set when they are known, never read before: head_deadline (send), and status,
+        # fields, length and keep_alive (_parse, once the head is whole).
+        self.head_deadline: float
+        self.status: int
+        self.fields: list[bytes]
+        self.length: int
+        self.keep_alive: bool
 
     def send(self) -> None:
         request = self.request
-        headers = self.app._upstream_headers(request, self.instance.endpoint.host_header)
+        headers = self.app._upstream_headers(request, self.instance.host_header)
         self.head_deadline = time.monotonic() + self.read_timeout
         try:
             lines = request_head(request.method, request.target, headers, b"")
@@ -952,37 +954,33 @@ class _Express:
     def on_wire(self, timed_out: bool) -> None:
         """Bytes came, the connection ended, or (timed_out) the wait's deadline passed."""
         try:
-            self._advance(timed_out)
+            wire = self.conn.wire
+            buffer = wire.buffer
+            if self.head_end < 0:
+                end = buffer.find(b"\r\n\r\n")
+                limit = self.instance.pool.header_limit
+                if end < 0 and len(buffer) <= limit and not (timed_out or wire.eof):
+                    return  # the rest of the head is on its way; its deadline runs on
+                if end < 0 or end + 4 > limit or not self._parse(bytes(buffer[: end + 4])):
+                    self._hand_off()  # refused or failed there, as the task path does
+                    return
+            whole = self.head_end + self.length
+            if len(buffer) < whole:
+                if timed_out or wire.eof:
+                    self.expired = timed_out
+                    self._hand_off()
+                else:  # the body's reads wait read_timeout from each arrival, as `read` does
+                    wire.listen(self.on_wire, self.read_timeout)
+                return
+            wire.listen(None)
+            body = wire.take(whole)[self.head_end :]
+            if self.keep_alive:
+                self.instance.pool.release(self.conn)
+            else:
+                self.conn.close()
+            self.app._deliver(self, body)
         except Exception as exc:
             self._fail(exc)
-
-    def _advance(self, timed_out: bool) -> None:
-        wire = self.conn.wire
-        buffer = wire.buffer
-        if self.head_end < 0:
-            end = buffer.find(b"\r\n\r\n")
-            limit = self.instance.pool.header_limit
-            if end < 0 and len(buffer) <= limit and not (timed_out or wire.eof):
-                return  # the rest of the head is on its way; its deadline runs on
-            if end < 0 or end + 4 > limit or not self._parse(bytes(buffer[: end + 4])):
-                self._hand_off()  # refused or failed there, as the task path does
-                return
-        whole = self.head_end + self.length
-        if len(buffer) < whole:
-            if timed_out or wire.eof:
-                self.expired = timed_out
-                self._hand_off()
-            else:  # the body's reads wait read_timeout from each arrival, as `read` does
-                wire.listen(self.on_wire, self.read_timeout)
-            return
-        wire.listen(None)
-        body = wire.take(whole)[self.head_end :]
-        conn = self.conn
-        if self.keep_alive:
-            self.instance.pool.release(conn)
-        else:
-            conn.close()
-        self.app._deliver(self, body)
 
     def _parse(self, head: bytes) -> bool:
         """Keep a plain final head with a short body (`relayable_head`) whose status says

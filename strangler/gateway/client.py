@@ -628,8 +628,7 @@ def request_head(
 ) -> list[bytes]:
     """The request line and fields, ending in the empty line, as pieces for one `join`."""
     lines = [method.encode(), b" ", target, b" HTTP/1.1\r\n"]
-    for name, value in headers:
-        lines += (name, b": ", value, b"\r\n")
+    lines += [b"%s: %s\r\n" % field for field in headers]
     if isinstance(body, bytes):
         if body or method not in _NO_BODY_METHODS:
             lines.append(b"content-length: %d\r\n" % len(body))

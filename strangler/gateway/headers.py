@@ -56,12 +56,16 @@ def strip_hop_by_hop(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
 
 
 # A backend's answer head as the express lane relays it (ADR 0014): a status line and fields
-# whose names are tokens and whose values hold no control character but tab (obs-text allowed).
-# uvicorn's checks let these through; the few heads they allow and these patterns do not (a name
-# with `/` or a byte over 0x7f, say) take the general path instead.
+# whose names are tokens and whose values hold no control character but tab (obs-text allowed)
+# and do not end in whitespace. uvicorn's checks let these through; the few heads they allow and
+# these patterns do not (a name with `/`, a byte over 0x7f in a name, a value with trailing
+# whitespace) take the general path instead.
 _STATUS_LINE = re.compile(rb"HTTP/1\.([0-9]) ([2-5][0-9][0-9])(?: [^\x00-\x08\x0a-\x1f\x7f]*)?\r\n")
-_FIELD_LINES = re.compile(rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\x00-\x08\x0a-\x1f\x7f]*\r\n)*\r\n")
-_FIELD = re.compile(rb"([^:]+):[ \t]*([^\r]*?)[ \t]*\r\n")
+_FIELD_LINES = re.compile(
+    rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[ \t]*(?:[^\x00-\x08\x0a-\x1f\x7f]*[^\x00-\x20\x7f])?\r\n)*"
+    rb"\r\n"
+)
+_FIELD = re.compile(rb"([^:]+):[ \t]*([^\r]*)\r\n")  # on lines _FIELD_LINES matched
 _RELAY_SPECIAL = HOP_BY_HOP | {b"content-length"}
 _CONNECTION_OPTIONS = frozenset({b"", b"close", b"keep-alive"})
 _NO_BODY_STATUSES = frozenset({204, 304})

@@ -188,21 +188,29 @@ def inspect_request(
         outbound = strip_hop_by_hop(outbound)
     client = scope.get("client")
     peer = client[0] if client else "unknown"
-    host_text = host.decode("latin-1")
-    forwarding = resolve_forwarding(
-        peer=peer,
-        scheme=scope.get("scheme", "http"),
-        host=host_text,
-        incoming_for=incoming_for,
-        incoming_proto=incoming_proto,
-        incoming_host=incoming_host,
-        trusted=trusted,
-    )
+    scheme = scope.get("scheme", "http")
+    if trusted:
+        forwarding = resolve_forwarding(
+            peer=peer,
+            scheme=scheme,
+            host=host.decode("latin-1"),
+            incoming_for=incoming_for,
+            incoming_proto=incoming_proto,
+            incoming_host=incoming_host,
+            trusted=trusted,
+        )
+        client_address = forwarding.client
+        forwarded_for = forwarding.forwarded_for.encode("latin-1")
+        forwarded_proto = forwarding.proto.encode("latin-1")
+        forwarded_host = forwarding.host.encode("latin-1")
+    else:  # no proxy is trusted: the peer is the client, whatever the request says of itself
+        client_address = peer
+        forwarded_for, forwarded_proto, forwarded_host = peer.encode(), scheme.encode(), host
     cid = correlation_id(incoming_correlation)
     outbound += [
-        (b"x-forwarded-for", forwarding.forwarded_for.encode("latin-1")),
-        (b"x-forwarded-proto", forwarding.proto.encode("latin-1")),
-        (b"x-forwarded-host", forwarding.host.encode("latin-1")),
+        (b"x-forwarded-for", forwarded_for),
+        (b"x-forwarded-proto", forwarded_proto),
+        (b"x-forwarded-host", forwarded_host),
         (CORRELATION_HEADER, cid),
         (TRACEPARENT, next_traceparent(incoming_trace)),
     ]
@@ -215,7 +223,7 @@ def inspect_request(
         headers=outbound,
         content_length=content_length,
         has_body=chunked or bool(content_length),
-        client=forwarding.client,
+        client=client_address,
         cookie=cookie,
         correlation_id=cid,
     )

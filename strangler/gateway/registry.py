@@ -102,6 +102,7 @@ class Instance:
         self.backend = backend
         self.url = url
         self.endpoint = Endpoint.from_url(url)
+        self.host_header = self.endpoint.host_header  # sent with every request: computed once
         self.pool = ConnectionPool(
             self.endpoint,
             max_idle=settings.pool_max_idle,
@@ -357,7 +358,7 @@ class Registry:
     async def check(self, instance: Instance) -> bool:
         backend = self.backends.get(instance.backend)
         path = (backend.health_path if backend else self.settings.health_path).encode()
-        headers = [(b"host", instance.endpoint.host_header), (b"user-agent", b"strangler-gateway")]
+        headers = [(b"host", instance.host_header), (b"user-agent", b"strangler-gateway")]
         try:
             async with asyncio.timeout(self.settings.health_timeout):
                 response = await send_request(

@@ -98,7 +98,7 @@ _GUNICORN = (
         _GUNICORN.replace(b"keep-alive", b"close"),
         _GUNICORN.replace(b"HTTP/1.1", b"HTTP/1.0"),
         _GUNICORN.replace(b"HTTP/1.1", b"HTTP/1.0").replace(b"Connection: keep-alive\r\n", b""),
-        _GUNICORN.replace(b"Server: gunicorn", b"Server:   padded \t"),
+        _GUNICORN.replace(b"Server: gunicorn", b"Server: \t padded"),
         _GUNICORN.replace(b"Server: gunicorn", b"Keep-Alive: timeout=5\r\nTE: trailers"),
         b"HTTP/1.1 204 No Content\r\nX-A: b\r\n\r\n",
         b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
@@ -137,6 +137,7 @@ def test_a_relayable_head_gives_what_the_general_path_gives(head: bytes) -> None
         b"HTTP/1.1 200 OK\r\nX/Y: 1\r\nContent-Length: 0\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nX-A: a\x01b\r\nContent-Length: 0\r\n\r\n",
         b"HTTP/1.1 200 OK\r\n folded\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX-A: b \t\r\nContent-Length: 0\r\n\r\n",
         b"HTTP/2 200\r\nContent-Length: 0\r\n\r\n",
     ],
     ids=[
@@ -150,6 +151,7 @@ def test_a_relayable_head_gives_what_the_general_path_gives(head: bytes) -> None
         "slash-in-name",
         "control-in-value",
         "folded",
+        "trailing-whitespace",
         "http-2",
     ],
 )
