@@ -61,14 +61,31 @@ def strip_hop_by_hop(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
 # these patterns do not (a name with `/`, a byte over 0x7f in a name, a value with trailing
 # whitespace) take the general path instead.
 _STATUS_LINE = re.compile(rb"HTTP/1\.([0-9]) ([2-5][0-9][0-9])(?: [^\x00-\x08\x0a-\x1f\x7f]*)?\r\n")
-_FIELD_LINES = re.compile(
-    rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[ \t]*(?:[^\x00-\x08\x0a-\x1f\x7f]*[^\x00-\x20\x7f])?\r\n)*"
-    rb"\r\n"
+_FIELD_LINE = re.compile(
+    rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*((?:[^\x00-\x08\x0a-\x1f\x7f]*[^\x00-\x20\x7f])?)"
 )
-_FIELD = re.compile(rb"([^:]+):[ \t]*([^\r]*)\r\n")  # on lines _FIELD_LINES matched
 _RELAY_SPECIAL = HOP_BY_HOP | {b"content-length"}
 _CONNECTION_OPTIONS = frozenset({b"", b"close", b"keep-alive"})
 _NO_BODY_STATUSES = frozenset({204, 304})
+# A backend repeats most of its lines answer after answer (Server, Content-Type, Vary...): each
+# checked line is kept with what the client gets of it, up to a bound. Lines that differ from
+# one answer to the next are not kept; past the bound, new lines are checked every time.
+_RELAYED: dict[bytes, bytes] = {}
+_RELAYED_MAX = 1024
+_VARYING = frozenset(
+    {
+        b"date",
+        b"expires",
+        b"last-modified",
+        b"age",
+        b"etag",
+        b"set-cookie",
+        b"location",
+        b"x-correlation-id",
+        b"x-request-id",
+        b"traceparent",
+    }
+)
 
 RelayableHead = tuple[int, list[bytes], int, bool]
 
@@ -76,7 +93,7 @@ RelayableHead = tuple[int, list[bytes], int, bool]
 def relayable_head(head: bytes, method: str) -> RelayableHead | None:
     """A plain answer head checked and turned, in one pass, into what the client gets.
 
-    Returns the status, the client's fields as pieces for one `join` (names lowercased,
+    Returns the status, the client's fields as lines for one `join` (names lowercased,
     hop-by-hop fields out, in the backend's order: what `strip_hop_by_hop` and uvicorn's checks
     make of them), the body's length and whether the backend's connection stays open. None for
     anything else, which the general path (`parse_head`, `framing`, `strip_hop_by_hop`) serves:
@@ -88,20 +105,30 @@ def relayable_head(head: bytes, method: str) -> RelayableHead | None:
         return None
     status = int(status_line.group(2))
     start = status_line.end()
-    if _FIELD_LINES.fullmatch(head, start) is None:
-        return None
     fields: list[bytes] = []
     length: bytes | None = None
     connection = b""
-    for name, value in _FIELD.findall(head, start):
+    relayed_lines = _RELAYED.get
+    for line in head[start:-4].split(b"\r\n") if start < len(head) - 2 else ():
+        relayed = relayed_lines(line)
+        if relayed is not None:
+            fields.append(relayed)
+            continue
+        field = _FIELD_LINE.fullmatch(line)
+        if field is None:
+            return None
+        name, value = field.groups()
         name = name.lower()
         if name not in _RELAY_SPECIAL:
-            fields += (name, b": ", value, b"\r\n")
+            relayed = b"%s: %s\r\n" % (name, value)
+            if name not in _VARYING and len(_RELAYED) < _RELAYED_MAX:
+                _RELAYED[line] = relayed
+            fields.append(relayed)
         elif name == b"content-length":
             if length is not None or not value.isdigit():
                 return None
             length = value
-            fields += (name, b": ", value, b"\r\n")
+            fields.append(b"content-length: %s\r\n" % value)
         elif name == b"connection":
             connection += b"," + value.lower()
         elif name == b"transfer-encoding":

@@ -202,9 +202,10 @@ class OwnershipWatcher:
         started = self._inflight_since  # the pass awaited here, whoever began it
         waited = time.monotonic() - started
         try:
-            results = await asyncio.wait_for(
-                asyncio.shield(self._inflight), max(SLOW_READ_SECONDS - waited, 0.01)
-            )
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancellation that
+            # comes as the read completes, and `run` then never ends (the gateway's stop hung).
+            async with asyncio.timeout(max(SLOW_READ_SECONDS - waited, 0.01)):
+                results = await asyncio.shield(self._inflight)
         except TimeoutError:
             waited = time.monotonic() - self._inflight_since
             self._unread(contexts, f"no answer for {waited:.1f}s")

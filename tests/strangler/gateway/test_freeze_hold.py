@@ -207,9 +207,7 @@ def test_intended_503s_past_the_hold_reach_the_client_and_never_open_the_breaker
     tmp_path: Path,
 ) -> None:
     async def scenario() -> None:
-        # A hold long enough that the first exchange (on a busy machine, 200 ms and more) ends
-        # inside it: an intended 503 that arrives past the deadline is relayed without a hold.
-        async with running(tmp_path, owner("monolith", epoch=1), freeze_hold_seconds=0.6) as stack:
+        async with running(tmp_path, owner("monolith", epoch=1), freeze_hold_seconds=0.2) as stack:
             monolith = stack.backends["monolith"]
             monolith.frozen_answers = 10_000
             for _ in range(4):  # twice the failure thresholds each time
@@ -222,12 +220,14 @@ def test_intended_503s_past_the_hold_reach_the_client_and_never_open_the_breaker
             assert stack.sample("gateway_instance_ejections_total", labels) == 0
             assert stack.sample("gateway_circuit_opened_total", labels) == 0
             assert stack.sample("gateway_instance_healthy", labels) == 1
-            assert (
-                stack.sample(
-                    "gateway_held_writes_total", {"context": "catalog", "outcome": "expired"}
-                )
-                == 4
-            )
+            # Each write is held and tried again while the control database says the writes are
+            # open; the hold ends in a wait (expired) or, when the deadline passes during a try,
+            # with that try's 503 relayed as it is (sent). Either way the client gets the 503.
+            outcomes = [
+                stack.sample("gateway_held_writes_total", {"context": "catalog", "outcome": o})
+                for o in ("expired", "sent")
+            ]
+            assert sum(value or 0 for value in outcomes) == 4
 
     run(scenario)
 
