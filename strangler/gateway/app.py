@@ -112,6 +112,13 @@ class GatewayApp:
         self._tasks: list[asyncio.Task[None]] = []
         self._reload_now = asyncio.Event()
         self._hosts: dict[bytes, bool] = {}
+        # The request's head checked against this gateway's settings (a partial: no frame).
+        self._inspect: Callable[[Scope], ProxiedRequest] = functools.partial(
+            inspect_request,
+            max_body_bytes=settings.max_body_bytes,
+            host_allowed=self._host_allowed,
+            trusted=self.trusted,
+        )
         self._started = False
         self._start_lock: asyncio.Lock | None = None
         self.admin = AdminApi(self)
@@ -315,14 +322,6 @@ class GatewayApp:
             logger.warning("response to %s cut off: %s", path, exc)
             status = 502
         self._count(route_name, target, status, time.perf_counter() - started)
-
-    def _inspect(self, scope: Scope) -> ProxiedRequest:
-        return inspect_request(
-            scope,
-            max_body_bytes=self.settings.max_body_bytes,
-            host_allowed=self._host_allowed,
-            trusted=self.trusted,
-        )
 
     # -- the express lane (ADR 0014) -----------------------------------------------------------
     def answer_direct(self, cycle: Any) -> bool:
