@@ -288,31 +288,18 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         fields = _REQUEST_FIELD.findall(data, head.end(2) + len(b" HTTP/1.1\r\n"))
         if len(fields) > limits.max_headers or len(target) > limits.max_request_line_bytes:
             return False
-        raw_path, _, query = target.partition(b"?")
-        path = raw_path.decode("ascii")
-        if "%" in path:
-            path = urllib.parse.unquote(path)
-        if is_gateway_path(path):
-            return False
+        headers = [(name.lower(), value) for name, value in fields]
+        try:
+            scope = self._direct_scope_for(target, headers, head.group(1).decode("ascii"), "1.1")
+        except httptools.HttpParserInvalidURLError:
+            return False  # the parser refuses it
+        if scope is None:
+            return False  # one of the gateway's own paths: uvicorn's cycle serves it
+        self.url, self.headers = target, headers
         if self._head_timer is not None:
             self._disarm_head_timer()
-        self.url = target
-        self.headers = headers = [(name.lower(), value) for name, value in fields]
         self.expect_100_continue = False
-        self.scope = scope = {  # type: ignore[assignment]
-            "type": "http",
-            "asgi": _ASGI,
-            "http_version": "1.1",
-            "server": self.server,
-            "client": self.client,
-            "scheme": self.scheme,
-            "root_path": "",
-            "headers": headers,
-            "method": head.group(1).decode("ascii"),
-            "path": path,
-            "raw_path": raw_path,
-            "query_string": query,
-        }
+        self.scope = scope  # type: ignore[assignment]
         self.cycle = cycle = _DirectCycle(self, scope, b"", keep_alive=True)  # type: ignore[assignment]
         self._start_asgi_task(cycle, self._direct_app)
         return True
@@ -407,32 +394,46 @@ class GatewayHttpProtocol(HttpToolsProtocol):
             and not self.expect_100_continue
             and not parser.should_upgrade()
         ):
-            # The same path and query uvicorn's scope would carry.
-            parsed = httptools.parse_url(self.url)
-            raw_path = parsed.path
-            path = raw_path.decode("ascii")
-            if "%" in path:
-                path = urllib.parse.unquote(path)
-            if not is_gateway_path(path):
-                http_version = parser.get_http_version()
-                self._direct_scope = {
-                    "type": "http",
-                    "asgi": _ASGI,
-                    "http_version": http_version,
-                    "server": self.server,
-                    "client": self.client,
-                    "scheme": self.scheme,
-                    "root_path": "",
-                    "headers": self.headers,
-                    "method": parser.get_method().decode("ascii"),
-                    "path": path,
-                    "raw_path": raw_path,
-                    "query_string": parsed.query or b"",
-                }
+            scope = self._direct_scope_for(
+                self.url,
+                self.headers,
+                parser.get_method().decode("ascii"),
+                parser.get_http_version(),
+            )
+            if scope is not None:
+                self._direct_scope = scope
                 self._deferred = True
                 self._deferred_body = []
                 return  # dispatched when the message completes in this read, else _start_cycle
         self._start_cycle()
+
+    def _direct_scope_for(
+        self, url: bytes, headers: list[tuple[bytes, bytes]], method: str, http_version: str
+    ) -> dict[str, Any] | None:
+        """The scope uvicorn's cycle would give the request (the same path and query), or None
+        for one of the gateway's own paths: uvicorn's cycle serves those.
+        HttpParserInvalidURLError for a target that is not a URL."""
+        parsed = httptools.parse_url(url)
+        raw_path = parsed.path
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        if is_gateway_path(path):
+            return None
+        return {
+            "type": "http",
+            "asgi": _ASGI,
+            "http_version": http_version,
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,
+            "root_path": "",
+            "headers": headers,
+            "method": method,
+            "path": path,
+            "raw_path": raw_path,
+            "query_string": parsed.query or b"",
+        }
 
     def _start_cycle(self) -> None:
         """uvicorn's request cycle for this request (and the body that came so far)."""
