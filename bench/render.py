@@ -244,6 +244,12 @@ def render(folder: Path = RESULTS_DIR, docs: Path = DOCS, images: Path = IMAGES)
             error = (summary.get("errors") or {}).get(name, "not run")
             lines += [f"No result: {error}", ""]
             continue
+        error = (summary.get("errors") or {}).get(name)
+        if error:  # this run's attempt failed; the figures are an earlier run's
+            lines += [
+                f"This run: {error}. The figures below are from {result.get('date', '?')}.",
+                "",
+            ]
         image = images / f"bench-{name}.png"
         try:
             CHARTS[name](result, image)
