@@ -24,7 +24,7 @@ class RequestCounts:
 
     def __init__(self) -> None:
         self._statuses: dict[tuple[str, str, int], int] = {}
-        # Per (route, target): a count per bucket (the last one past 10 s), the sum, created.
+        # Per (route, target): a count per bucket (the last one past 10 s), then the sum.
         self._durations: dict[tuple[str, str], list[float]] = {}
         self._created: dict[tuple[str, str] | tuple[str, str, int], float] = {}
 
@@ -65,7 +65,7 @@ class RequestCounts:
         )
         for key, series in self._durations.items():
             cumulative, buckets = 0, []
-            for bound, count in zip((*DURATION_BUCKETS, float("inf")), series, strict=False):
+            for bound, count in zip((*DURATION_BUCKETS, float("inf")), series[:-1], strict=True):
                 cumulative += count
                 buckets.append((floatToGoString(bound), cumulative))
             duration.add_metric(list(key), buckets, series[-1])
