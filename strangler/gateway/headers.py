@@ -67,17 +67,15 @@ _FIELD_LINE = re.compile(
 _RELAY_SPECIAL = HOP_BY_HOP | {b"content-length"}
 _CONNECTION_OPTIONS = frozenset({b"", b"close", b"keep-alive"})
 _NO_BODY_STATUSES = frozenset({204, 304})
-# A backend repeats most of its lines answer after answer (Server, Content-Type, Vary...): each
-# checked line is kept with what the client gets of it, up to a bound. Lines that differ from
-# one answer to the next are not kept; past the bound, new lines are checked every time.
+# A backend repeats most of its lines answer after answer (Server, Content-Type, Vary, even Date
+# for a second): each checked line is kept with what the client gets of it. Lines that are new in
+# every answer (an id, a cookie) are not kept, nor long ones; when the cache is full it starts
+# again, so it holds at most _RELAYED_MAX lines of at most _RELAYED_LINE_MAX bytes.
 _RELAYED: dict[bytes, bytes] = {}
 _RELAYED_MAX = 1024
+_RELAYED_LINE_MAX = 256
 _VARYING = frozenset(
     {
-        b"date",
-        b"expires",
-        b"last-modified",
-        b"age",
         b"etag",
         b"set-cookie",
         b"location",
@@ -105,15 +103,16 @@ def relayable_head(head: bytes, method: str) -> RelayableHead | None:
         return None
     status = int(status_line.group(2))
     start = status_line.end()
-    fields: list[bytes] = []
+    lines = head[start:-4].split(b"\r\n") if start < len(head) - 2 else []
+    # Every line the cache knows in one pass of C; only the others (Date, Content-Length, the
+    # correlation id...) are checked here, and their place in `fields` filled in.
+    fields: list[bytes | None] = list(map(_RELAYED.get, lines))
     length: bytes | None = None
     connection = b""
-    relayed_lines = _RELAYED.get
-    for line in head[start:-4].split(b"\r\n") if start < len(head) - 2 else ():
-        relayed = relayed_lines(line)
-        if relayed is not None:
-            fields.append(relayed)
-            continue
+    at = -1
+    for _ in range(fields.count(None)):
+        at = fields.index(None, at + 1)
+        line = lines[at]
         field = _FIELD_LINE.fullmatch(line)
         if field is None:
             return None
@@ -121,29 +120,41 @@ def relayable_head(head: bytes, method: str) -> RelayableHead | None:
         name = name.lower()
         if name not in _RELAY_SPECIAL:
             relayed = b"%s: %s\r\n" % (name, value)
-            if name not in _VARYING and len(_RELAYED) < _RELAYED_MAX:
+            if name not in _VARYING and len(line) <= _RELAYED_LINE_MAX:
+                if len(_RELAYED) >= _RELAYED_MAX:
+                    _RELAYED.clear()
                 _RELAYED[line] = relayed
-            fields.append(relayed)
+            fields[at] = relayed
         elif name == b"content-length":
             if length is not None or not value.isdigit():
                 return None
             length = value
-            fields.append(b"content-length: %s\r\n" % value)
-        elif name == b"connection":
-            connection += b"," + value.lower()
+            fields[at] = b"content-length: %s\r\n" % value
         elif name == b"transfer-encoding":
             return None
+        else:  # hop-by-hop: not relayed
+            fields[at] = b""
+            if name == b"connection":
+                connection += b"," + value.lower()
     if (length is None) is (status not in _NO_BODY_STATUSES):
         return None  # a body framed by the connection's end, or a bodiless answer with a length
     version_11 = status_line.group(1) == b"1"
-    if connection:
+    if not connection:
+        keep_alive = version_11
+    elif connection == b",keep-alive" or connection == b",close":  # what most backends send
+        keep_alive = connection == b",keep-alive"
+    else:
         tokens = {token.strip(b" \t") for token in connection.split(b",")}
         if not tokens <= _CONNECTION_OPTIONS:
             return None  # it names fields that are hop-by-hop for this answer only
         keep_alive = (b"close" not in tokens) if version_11 else (b"keep-alive" in tokens)
-    else:
-        keep_alive = version_11
-    return status, fields, 0 if length is None or method == "HEAD" else int(length), keep_alive
+    relayed_fields: list[bytes] = fields  # type: ignore[assignment]  # no None is left
+    return (
+        status,
+        relayed_fields,
+        0 if length is None or method == "HEAD" else int(length),
+        keep_alive,
+    )
 
 
 class TrustedProxies:

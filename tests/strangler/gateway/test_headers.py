@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from strangler.gateway import headers
 from strangler.gateway.client import framing, parse_head
 from strangler.gateway.headers import (
     TrustedProxies,
@@ -157,6 +158,27 @@ def test_a_relayable_head_gives_what_the_general_path_gives(head: bytes) -> None
 )
 def test_anything_else_takes_the_general_path(head: bytes) -> None:
     assert relayable_head(head, "GET") is None
+
+
+def test_the_line_cache_keeps_short_repeating_lines_and_starts_again_when_full(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cache: dict[bytes, bytes] = {}
+    monkeypatch.setattr(headers, "_RELAYED", cache)
+    monkeypatch.setattr(headers, "_RELAYED_MAX", 3)
+    long_line = b"X-Long: " + b"a" * 300
+    head = (
+        b"HTTP/1.1 200 OK\r\nServer: x\r\nDate: Sun, 06 Dec 2026 23:38:55 GMT\r\n"
+        b"Connection: keep-alive\r\nX-Correlation-ID: c1\r\n" + long_line + b"\r\n"
+        b"Content-Length: 0\r\n\r\n"
+    )
+    first = relayable_head(head, "GET")
+    # Repeating lines are kept; an id, a long line and the framing fields are checked each time.
+    assert set(cache) == {b"Server: x", b"Date: Sun, 06 Dec 2026 23:38:55 GMT"}
+    assert relayable_head(head, "GET") == first  # from the cache: the same answer
+    relayable_head(b"HTTP/1.1 204 No Content\r\nA: 1\r\nB: 2\r\n\r\n", "GET")
+    assert set(cache) == {b"B: 2"}  # full at three: it started again
+    assert relayable_head(head, "GET") == first
 
 
 def test_a_head_request_has_no_body_to_read() -> None:
