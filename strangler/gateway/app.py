@@ -117,7 +117,7 @@ class GatewayApp:
             inspect_request,
             max_body_bytes=settings.max_body_bytes,
             host_allowed=self._host_allowed,
-            trusted=self.trusted,
+            trusted=self.trusted or None,  # None when no proxy is trusted: no call to ask
         )
         self._started = False
         self._start_lock: asyncio.Lock | None = None

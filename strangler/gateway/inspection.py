@@ -114,10 +114,11 @@ def inspect_request(
     *,
     max_body_bytes: int,
     host_allowed: Callable[[bytes], bool],
-    trusted: TrustedProxies,
+    trusted: TrustedProxies | None,
 ) -> ProxiedRequest:
     """Validate the request head and build the headers the backend will see.
 
+    `trusted`: the proxies whose X-Forwarded-* are believed; None when there are none.
     Raises GatewayRefusal for what the gateway answers itself: 400 (framing, two Hosts), 413
     (an announced body over `max_body_bytes`), 421 (a host it does not serve), 501 (a transfer
     coding other than chunked).

@@ -23,25 +23,25 @@ class RequestCounts:
     """
 
     def __init__(self) -> None:
-        self._statuses: dict[tuple[str, str, int], int] = {}
-        # Per (route, target): a count per bucket (the last one past 10 s), then the sum.
-        self._durations: dict[tuple[str, str], list[float]] = {}
+        # Per (route, target, status): a count per duration bucket (the last one past 10 s),
+        # then the sum of the durations. One lookup per answer; a scrape adds them up.
+        self._series: dict[tuple[str, str, int], list[float]] = {}
         self._created: dict[tuple[str, str] | tuple[str, str, int], float] = {}
 
     def count(self, route: str, target: str, status: int, elapsed: float) -> None:
         """One answer: its status and how long it took (seconds)."""
-        key = (route, target, status)
-        seen = self._statuses.get(key)
-        if seen is None:
-            self._created[key] = time.time()
-            seen = 0
-        self._statuses[key] = seen + 1
-        series = self._durations.get((route, target))
+        series = self._series.get((route, target, status))
         if series is None:
-            self._created[(route, target)] = time.time()
-            series = self._durations[(route, target)] = [0] * (len(DURATION_BUCKETS) + 2)
+            series = self._new_series(route, target, status)
         series[bisect_left(DURATION_BUCKETS, elapsed)] += 1
         series[-1] += elapsed
+
+    def _new_series(self, route: str, target: str, status: int) -> list[float]:
+        now = time.time()
+        self._created[(route, target, status)] = now
+        self._created.setdefault((route, target), now)
+        series = self._series[(route, target, status)] = [0] * (len(DURATION_BUCKETS) + 2)
+        return series
 
     def describe(self) -> Iterator[Metric]:
         return iter(self._families())
@@ -55,25 +55,31 @@ class RequestCounts:
             "Requests answered, by route, target backend and status.",
             labels=["route", "target", "status"],
         )
-        for key, value in self._statuses.items():
+        durations: dict[tuple[str, str], list[float]] = {}
+        for key, series in self._series.items():
             route, target, status = key
-            requests.add_metric([route, target, str(status)], value, created=self._created[key])
+            requests.add_metric(
+                [route, target, str(status)], sum(series[:-1]), created=self._created[key]
+            )
+            total = durations.setdefault((route, target), [0] * len(series))
+            for index, value in enumerate(series):
+                total[index] += value
         duration = HistogramMetricFamily(
             "gateway_request_duration_seconds",
             "Time from request to the end of the response, by route and target.",
             labels=["route", "target"],
         )
-        for key, series in self._durations.items():
+        for pair, series in durations.items():
             cumulative, buckets = 0, []
             for bound, count in zip((*DURATION_BUCKETS, float("inf")), series[:-1], strict=True):
                 cumulative += count
                 buckets.append((floatToGoString(bound), cumulative))
-            duration.add_metric(list(key), buckets, series[-1])
+            duration.add_metric(list(pair), buckets, series[-1])
             duration.samples.append(
                 Sample(
                     "gateway_request_duration_seconds_created",
-                    dict(zip(("route", "target"), key, strict=True)),
-                    self._created[key],
+                    dict(zip(("route", "target"), pair, strict=True)),
+                    self._created[pair],
                 )
             )
         return [requests, duration]
