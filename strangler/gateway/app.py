@@ -31,9 +31,9 @@ from strangler.gateway.conf import GatewaySettings
 from strangler.gateway.headers import (
     CORRELATION_HEADER,
     TrustedProxies,
+    client_fields,
     host_allowed,
     relayable_head,
-    strip_hop_by_hop,
 )
 from strangler.gateway.inspection import GatewayRefusal, ProxiedRequest, inspect_request
 from strangler.gateway.metrics import GatewayMetrics
@@ -377,8 +377,9 @@ class GatewayApp:
         self._count(express.route_name, express.backend, status, elapsed)
 
     def _client_headers(self, headers: Headers, request: ProxiedRequest) -> Headers:
-        """A backend's fields as the client gets them: hop-by-hop fields out, correlation in."""
-        kept = strip_hop_by_hop(headers)
+        """A backend's fields as the client gets them: hop-by-hop fields and the backend's
+        correlation id out, the request's in."""
+        kept = client_fields(headers)
         kept.append((CORRELATION_HEADER, request.correlation_id))
         return kept
 

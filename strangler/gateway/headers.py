@@ -45,6 +45,12 @@ def connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[bytes
     return frozenset(tokens)
 
 
+def client_fields(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
+    """A backend's answer fields as the client gets them, before the gateway's correlation id:
+    no hop-by-hop field and no X-Correlation-ID of the backend's (one id per answer)."""
+    return [(n, v) for n, v in strip_hop_by_hop(headers) if n != CORRELATION_HEADER]
+
+
 def strip_hop_by_hop(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
     """Headers without hop-by-hop ones and without those the Connection header names."""
     headers = headers if isinstance(headers, list) else list(headers)
@@ -64,7 +70,8 @@ _STATUS_LINE = re.compile(rb"HTTP/1\.([0-9]) ([2-5][0-9][0-9])(?: [^\x00-\x08\x0
 _FIELD_LINE = re.compile(
     rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*((?:[^\x00-\x08\x0a-\x1f\x7f]*[^\x00-\x20\x7f])?)"
 )
-_RELAY_SPECIAL = HOP_BY_HOP | {b"content-length"}
+# Not relayed as they come: framing, hop-by-hop, and the correlation id (the gateway adds its own).
+_RELAY_SPECIAL = HOP_BY_HOP | {b"content-length", CORRELATION_HEADER}
 _CONNECTION_OPTIONS = frozenset({b"", b"close", b"keep-alive"})
 _NO_BODY_STATUSES = frozenset({204, 304})
 # A backend repeats most of its lines answer after answer (Server, Content-Type, Vary, even Date
@@ -92,11 +99,12 @@ def relayable_head(head: bytes, method: str) -> RelayableHead | None:
     """A plain answer head checked and turned, in one pass, into what the client gets.
 
     Returns the status, the client's fields as lines for one `join` (names lowercased,
-    hop-by-hop fields out, in the backend's order: what `strip_hop_by_hop` and uvicorn's checks
-    make of them), the body's length and whether the backend's connection stays open. None for
-    anything else, which the general path (`parse_head`, `framing`, `strip_hop_by_hop`) serves:
-    an interim or chunked answer, a body framed by no or by conflicting Content-Length (a 204
-    or 304 by none), a Connection field naming other fields, or a line these patterns refuse.
+    hop-by-hop fields and the backend's X-Correlation-ID out, in the backend's order: what
+    `client_fields` and uvicorn's checks make of them), the body's length and whether the
+    backend's connection stays open. None for anything else, which the general path
+    (`parse_head`, `framing`, `client_fields`) serves: an interim or chunked answer, a body
+    framed by no or by conflicting Content-Length (a 204 or 304 by none), a Connection field
+    naming other fields, or a line these patterns refuse.
     """
     status_line = _STATUS_LINE.match(head)
     if status_line is None:
@@ -132,7 +140,7 @@ def relayable_head(head: bytes, method: str) -> RelayableHead | None:
             fields[at] = b"content-length: %s\r\n" % value
         elif name == b"transfer-encoding":
             return None
-        else:  # hop-by-hop: not relayed
+        else:  # hop-by-hop or the backend's correlation id: not relayed
             fields[at] = b""
             if name == b"connection":
                 connection += b"," + value.lower()

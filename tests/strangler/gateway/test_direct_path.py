@@ -46,7 +46,10 @@ async def backend(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
             echo = json.dumps(
                 {"method": method, "target": target, "fields": fields, "body": body.decode()}
             ).encode()
-            common = b"X-Custom: Mixed\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
+            common = (
+                b"X-Custom: Mixed\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
+                b"X-Correlation-ID: backend-own\r\n"  # the client gets the gateway's id only
+            )
             if target.startswith("/close"):
                 return  # closes without answering
             if target.startswith("/silent"):
@@ -261,6 +264,7 @@ def test_the_direct_path_answers_as_the_asgi_path_does(
     direct, asgi = both(gateway, request_bytes)
     assert direct == asgi
     assert direct.startswith(b"HTTP/1.1 ")
+    assert b"backend-own" not in direct
     assert len(direct_calls) == 1  # the direct server answered directly, the other did not
 
 

@@ -10,6 +10,7 @@ from strangler.gateway import headers
 from strangler.gateway.client import framing, parse_head
 from strangler.gateway.headers import (
     TrustedProxies,
+    client_fields,
     correlation_id,
     host_allowed,
     next_traceparent,
@@ -119,7 +120,7 @@ def test_a_relayable_head_gives_what_the_general_path_gives(head: bytes) -> None
     status, fields, length, keep_alive = relayable_head(head, "GET")  # type: ignore[misc]
     general_status, headers, version_11 = parse_head(head)
     general_length, chunked, general_alive = framing("GET", general_status, headers, version_11)
-    kept = strip_hop_by_hop(headers)
+    kept = client_fields(headers)
     assert (status, length, keep_alive) == (general_status, general_length, general_alive)
     assert b"".join(fields) == b"".join(b"%s: %s\r\n" % pair for pair in kept)
     assert not chunked
@@ -179,6 +180,15 @@ def test_the_line_cache_keeps_short_repeating_lines_and_starts_again_when_full(
     relayable_head(b"HTTP/1.1 204 No Content\r\nA: 1\r\nB: 2\r\n\r\n", "GET")
     assert set(cache) == {b"B: 2"}  # full at three: it started again
     assert relayable_head(head, "GET") == first
+
+
+def test_the_backends_correlation_id_is_not_relayed() -> None:
+    # The gateway adds the request's own: one X-Correlation-ID per answer, on either path.
+    _, fields, _, _ = relayable_head(_GUNICORN, "GET")  # type: ignore[misc]
+    assert b"x-correlation-id" not in b"".join(fields)
+    assert client_fields([(b"x-correlation-id", b"abc"), (b"vary", b"Cookie")]) == [
+        (b"vary", b"Cookie")
+    ]
 
 
 def test_a_head_request_has_no_body_to_read() -> None:
