@@ -803,6 +803,12 @@ class GatewayApp:
             self._finish(lease, 502)
             logger.warning("backend failed mid-response: %s", exc)
             raise
+        except BaseException:
+            # The client's side failed (a send refused, the task cancelled): the answer is
+            # abandoned, its connection not reused, the lease ended; not the backend's failure.
+            response.discard()
+            lease.release()
+            raise
         self._finish(lease, status, response.headers)
         if shadow is not None and body is not None and self._mirror is not None:
             if capture is not None:
