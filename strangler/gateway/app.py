@@ -762,7 +762,7 @@ class GatewayApp:
         headers = self._client_headers(response.headers, request)
         capture: list[bytes] | None = [] if shadow is not None and body is not None else None
         captured = 0
-        answering = False  # the response's start was sent: a failure now can only cut it off
+        started = False  # the response's start was sent: a failure now can only cut it off
         try:
             if response.done or response.short_body:
                 # One read, one write: the common small JSON answer costs fewest event-loop turns.
@@ -777,18 +777,16 @@ class GatewayApp:
                         self.metrics.shadow_dropped.labels(shadow.name, "body_too_large").inc()  # type: ignore[union-attr]
                     else:
                         capture.append(data)
-                answering = True
+                started = True
                 await send({"type": "http.response.start", "status": status, "headers": headers})
                 await send({"type": "http.response.body", "body": data})
             else:
-                first = True
                 async for chunk in response.chunks():
-                    if first:
-                        answering = True
+                    if not started:
+                        started = True
                         await send(
                             {"type": "http.response.start", "status": status, "headers": headers}
                         )
-                        first = False
                     if capture is not None:
                         captured += len(chunk)
                         if captured > self.settings.shadow_max_body_bytes:
@@ -797,15 +795,14 @@ class GatewayApp:
                         else:
                             capture.append(chunk)
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                if first:
-                    answering = True
+                if not started:
                     await send(
                         {"type": "http.response.start", "status": status, "headers": headers}
                     )
                 await send({"type": "http.response.body", "body": b""})
         except UpstreamError as exc:
             self._finish(lease, 502)
-            if not answering:  # nothing sent yet: the gateway answers for the backend (502/504)
+            if not started:  # nothing sent yet: the gateway answers for the backend (502/504)
                 raise _refusal_for(exc, lease.instance.backend) from exc
             logger.warning("backend failed mid-response: %s", exc)
             raise
