@@ -982,7 +982,7 @@ class _Express:
                     wire.listen(self.on_wire, self.read_timeout)
                 return
             wire.listen(None)
-            body = wire.take(whole)[self.head_end :]
+            body = wire.take(whole, self.head_end)
             if self.keep_alive:
                 self.instance.pool.release(self.conn)
             else:

@@ -95,6 +95,12 @@ _VARYING = frozenset(
 RelayableHead = tuple[int, list[bytes], int, bool]
 
 
+def _remember(line: bytes, relayed: bytes) -> None:
+    if len(_RELAYED) >= _RELAYED_MAX:
+        _RELAYED.clear()
+    _RELAYED[line] = relayed
+
+
 def relayable_head(head: bytes, method: str) -> RelayableHead | None:
     """A plain answer head checked and turned, in one pass, into what the client gets.
 
@@ -110,11 +116,16 @@ def relayable_head(head: bytes, method: str) -> RelayableHead | None:
     if status_line is None:
         return None
     status = int(status_line.group(2))
+    version_11 = status_line.group(1) == b"1"
     start = status_line.end()
     lines = head[start:-4].split(b"\r\n") if start < len(head) - 2 else []
-    # Every line the cache knows in one pass of C; only the others (Date, Content-Length, the
-    # correlation id...) are checked here, and their place in `fields` filled in.
-    fields: list[bytes | None] = list(map(_RELAYED.get, lines))
+    # Every line the cache knows in one pass of C; only the others (Content-Length, the
+    # correlation id...) are checked here, and their place in `fields` filled in. The cache
+    # holds lines that mean the same in every HTTP/1.1 answer, `Connection: keep-alive` among
+    # them (dropped: it says what 1.1 implies); an HTTP/1.0 answer checks each of its lines.
+    fields: list[bytes | None] = (
+        list(map(_RELAYED.get, lines)) if version_11 else [None] * len(lines)
+    )
     length: bytes | None = None
     connection = b""
     at = -1
@@ -129,24 +140,26 @@ def relayable_head(head: bytes, method: str) -> RelayableHead | None:
         if name not in _RELAY_SPECIAL:
             relayed = b"%s: %s\r\n" % (name, value)
             if name not in _VARYING and len(line) <= _RELAYED_LINE_MAX:
-                if len(_RELAYED) >= _RELAYED_MAX:
-                    _RELAYED.clear()
-                _RELAYED[line] = relayed
+                _remember(line, relayed)
             fields[at] = relayed
         elif name == b"content-length":
             if length is not None or not value.isdigit():
                 return None
             length = value
-            fields[at] = b"content-length: %s\r\n" % value
+            fields[at] = b"content-length: " + value + b"\r\n"
         elif name == b"transfer-encoding":
             return None
         else:  # hop-by-hop or the backend's correlation id: not relayed
             fields[at] = b""
             if name == b"connection":
-                connection += b"," + value.lower()
+                token = value.lower()
+                connection += b"," + token
+                if token == b"keep-alive" and version_11 and len(line) <= _RELAYED_LINE_MAX:
+                    _remember(line, b"")
+            elif name != CORRELATION_HEADER and len(line) <= _RELAYED_LINE_MAX:
+                _remember(line, b"")  # Keep-Alive, Upgrade...: dropped whatever they say
     if (length is None) is (status not in _NO_BODY_STATUSES):
         return None  # a body framed by the connection's end, or a bodiless answer with a length
-    version_11 = status_line.group(1) == b"1"
     if not connection:
         keep_alive = version_11
     elif connection == b",keep-alive" or connection == b",close":  # what most backends send

@@ -55,11 +55,15 @@ _FRAMING = frozenset({b"content-length", b"transfer-encoding", b"connection"})
 # A plain request head (GatewayHttpProtocol._plain_head): GET or HEAD, an origin-form target
 # of visible ASCII without a fragment, HTTP/1.1, fields whose names are tokens and whose values
 # hold no control character but tab. Stricter than the parser; what it refuses is parsed.
+# Possessive quantifiers (`*+`): nothing here can match two ways, so the engine keeps no state
+# to backtrack into. A field's value ends at its last character that is not whitespace (what a
+# lazy `*?` would find by trying every position).
 _PLAIN_REQUEST = re.compile(
-    rb"(GET|HEAD) (/[!-\x22$-~]*) HTTP/1\.1\r\n"
-    rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\x00-\x08\x0a-\x1f\x7f]*\r\n)*\r\n"
+    rb"(GET|HEAD) (/[!-\x22$-~]*+) HTTP/1\.1\r\n"
+    rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]++:[^\x00-\x08\x0a-\x1f\x7f]*+\r\n)*+\r\n"
 )
-_REQUEST_FIELD = re.compile(rb"([^:\r\n]+):[ \t]*([^\r]*?)[ \t]*\r\n")
+_METHODS = {b"GET": "GET", b"HEAD": "HEAD"}
+_REQUEST_FIELD = re.compile(rb"([^:\r\n]+):[ \t]*((?:[^\r]*[^\r \t])?)[ \t]*\r\n")
 # Fields that frame a body, ask for an interim answer or change the connection: parsed.
 _NOT_PLAIN_FIELD = re.compile(
     rb"\r\n(?:content-length|transfer-encoding|expect|upgrade|connection|keep-alive)[ \t]*:"
@@ -289,10 +293,10 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         if len(fields) > limits.max_headers or len(target) > limits.max_request_line_bytes:
             return False
         headers = [(name.lower(), value) for name, value in fields]
-        try:
-            scope = self._direct_scope_for(target, headers, head.group(1).decode("ascii"), "1.1")
-        except httptools.HttpParserInvalidURLError:
-            return False  # the parser refuses it
+        # The pattern let through no `#`, space or control: the path and query are what
+        # `httptools.parse_url` would make of the target (tests/strangler/gateway/test_direct_path).
+        raw_path, _, query = target.partition(b"?")
+        scope = self._direct_scope_for(raw_path, query, headers, _METHODS[head.group(1)], "1.1")
         if scope is None:
             return False  # one of the gateway's own paths: uvicorn's cycle serves it
         self.url, self.headers = target, headers
@@ -394,8 +398,10 @@ class GatewayHttpProtocol(HttpToolsProtocol):
             and not self.expect_100_continue
             and not parser.should_upgrade()
         ):
+            parsed = httptools.parse_url(self.url)
             scope = self._direct_scope_for(
-                self.url,
+                parsed.path,
+                parsed.query or b"",
                 self.headers,
                 parser.get_method().decode("ascii"),
                 parser.get_http_version(),
@@ -408,13 +414,15 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self._start_cycle()
 
     def _direct_scope_for(
-        self, url: bytes, headers: list[tuple[bytes, bytes]], method: str, http_version: str
+        self,
+        raw_path: bytes,
+        query: bytes,
+        headers: list[tuple[bytes, bytes]],
+        method: str,
+        http_version: str,
     ) -> dict[str, Any] | None:
         """The scope uvicorn's cycle would give the request (the same path and query), or None
-        for one of the gateway's own paths: uvicorn's cycle serves those.
-        HttpParserInvalidURLError for a target that is not a URL."""
-        parsed = httptools.parse_url(url)
-        raw_path = parsed.path
+        for one of the gateway's own paths: uvicorn's cycle serves those."""
         path = raw_path.decode("ascii")
         if "%" in path:
             path = urllib.parse.unquote(path)
@@ -432,7 +440,7 @@ class GatewayHttpProtocol(HttpToolsProtocol):
             "method": method,
             "path": path,
             "raw_path": raw_path,
-            "query_string": parsed.query or b"",
+            "query_string": query,
         }
 
     def _start_cycle(self) -> None:

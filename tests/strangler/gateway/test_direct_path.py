@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httptools
 import pytest
 import uvicorn
 from uvicorn.server import ServerState
@@ -406,6 +407,9 @@ def unparsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     [
         (get("/api/q?page=2&x=%41", close=False), True),
         (get("/api/%7Euser/", close=False), True),
+        (get("/api/q?a?b=", close=False), True),
+        (get("/api/q?", close=False), True),
+        (get('//api/{x}|"^`!$;', close=False), True),
         (get("/api/head", method=b"HEAD", close=False), True),
         (get("/api/ows", b"X-Padded:  \tvalue \t\r\nx-lower:v\r\n", close=False), True),
         (get("/api/obs", b"X-Text: caf\xc3\xa9\r\n", close=False), True),
@@ -422,6 +426,9 @@ def unparsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     ids=[
         "query",
         "escaped-path",
+        "two-question-marks",
+        "empty-query",
+        "odd-characters",
         "head",
         "padded-values",
         "obs-text",
@@ -445,3 +452,15 @@ def test_a_plain_head_in_one_read_skips_the_parser_and_is_answered_the_same(
     assert direct == asgi and direct.startswith(b"HTTP/1.1 ")
     path = request_bytes.split(b" ", 2)[1].partition(b"?")[0].decode()
     assert unparsed == ([path] if plain else [])
+
+
+def test_a_plain_targets_path_and_query_are_what_the_url_parser_makes_of_it() -> None:
+    """The plain head splits its target at the first `?` instead of calling httptools'
+    parse_url: the same for every target its pattern lets through (no space, `#` or control)."""
+    alphabet = [bytes([c]) for c in range(0x21, 0x7F) if c != ord("#")]
+    targets = [b"/" + a + b"x" + b + b"?" + a + b for a in alphabet for b in (b"", b"?", b"/", a)]
+    for target in targets:
+        assert server_module._PLAIN_REQUEST.fullmatch(b"GET %s HTTP/1.1\r\n\r\n" % target)
+        parsed = httptools.parse_url(target)
+        raw_path, _, query = target.partition(b"?")
+        assert (raw_path, query) == (parsed.path, parsed.query or b""), target

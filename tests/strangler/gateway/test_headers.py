@@ -117,7 +117,9 @@ _GUNICORN = (
     ],
 )
 def test_a_relayable_head_gives_what_the_general_path_gives(head: bytes) -> None:
-    status, fields, length, keep_alive = relayable_head(head, "GET")  # type: ignore[misc]
+    first = relayable_head(head, "GET")
+    assert relayable_head(head, "GET") == first  # the second time from the line cache
+    status, fields, length, keep_alive = first  # type: ignore[misc]
     general_status, headers, version_11 = parse_head(head)
     general_length, chunked, general_alive = framing("GET", general_status, headers, version_11)
     kept = client_fields(headers)
@@ -166,19 +168,33 @@ def test_the_line_cache_keeps_short_repeating_lines_and_starts_again_when_full(
 ) -> None:
     cache: dict[bytes, bytes] = {}
     monkeypatch.setattr(headers, "_RELAYED", cache)
-    monkeypatch.setattr(headers, "_RELAYED_MAX", 3)
     long_line = b"X-Long: " + b"a" * 300
     head = (
         b"HTTP/1.1 200 OK\r\nServer: x\r\nDate: Sun, 06 Dec 2026 23:38:55 GMT\r\n"
         b"Connection: keep-alive\r\nX-Correlation-ID: c1\r\n" + long_line + b"\r\n"
         b"Content-Length: 0\r\n\r\n"
     )
+    monkeypatch.setattr(headers, "_RELAYED_MAX", 4)
     first = relayable_head(head, "GET")
-    # Repeating lines are kept; an id, a long line and the framing fields are checked each time.
-    assert set(cache) == {b"Server: x", b"Date: Sun, 06 Dec 2026 23:38:55 GMT"}
+    # Repeating lines are kept, `Connection: keep-alive` too (in HTTP/1.1 it says what is
+    # implied); an id, a long line and the framing fields are checked each time.
+    assert set(cache) == {
+        b"Server: x",
+        b"Date: Sun, 06 Dec 2026 23:38:55 GMT",
+        b"Connection: keep-alive",
+    }
     assert relayable_head(head, "GET") == first  # from the cache: the same answer
-    relayable_head(b"HTTP/1.1 204 No Content\r\nA: 1\r\nB: 2\r\n\r\n", "GET")
-    assert set(cache) == {b"B: 2"}  # full at three: it started again
+    # An HTTP/1.0 answer checks every line: its keep-alive is not what the cache says of 1.1.
+    assert relayable_head(head.replace(b"HTTP/1.1", b"HTTP/1.0"), "GET")[3] is True  # type: ignore[index]
+    assert (
+        relayable_head(
+            head.replace(b"HTTP/1.1", b"HTTP/1.0").replace(b"Connection: keep-alive\r\n", b""),
+            "GET",
+        )[3]
+        is False
+    )  # type: ignore[index]
+    relayable_head(b"HTTP/1.1 204 No Content\r\nA: 1\r\nB: 2\r\nKeep-Alive: 5\r\n\r\n", "GET")
+    assert set(cache) == {b"B: 2", b"Keep-Alive: 5"}  # full at four: it started again
     assert relayable_head(head, "GET") == first
 
 
