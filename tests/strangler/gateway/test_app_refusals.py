@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from strangler.gateway.app import GatewayApp
-from strangler.gateway.conf import GatewaySettings
-from strangler.gateway.sources import FileSource
+from tests.strangler.gateway.gateways import gateway_with
 
 # Port 9 (discard) on loopback: if anything tried to proxy, the test would see 502/503, not these.
 ROUTES = 'backends:\n  monolith: ["http://127.0.0.1:9"]\nroutes: []\n'
@@ -104,12 +103,6 @@ def test_a_transfer_coding_list_not_ending_in_one_chunked_is_a_400(
 def test_chunked_in_any_case_and_with_spaces_is_chunked(app: GatewayApp) -> None:
     headers = [(b"host", b"127.0.0.1"), (b"transfer-encoding", b" Chunked\t")]
     assert call(app, headers)[0] == 502  # accepted, then nothing listens on port 9
-
-
-def gateway_with(tmp_path: Path, routes: str, **settings: Any) -> GatewayApp:
-    path = tmp_path / "routes.yaml"
-    path.write_text(routes)
-    return GatewayApp(GatewaySettings(**{"health_interval": 0, **settings}), FileSource(path))
 
 
 def call_path(app: GatewayApp, path: str) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.strangler.gateway.test_app_refusals import gateway_with
+from tests.strangler.gateway.gateways import gateway_with
 
 
 @pytest.mark.parametrize("size", [100, 200_000], ids=["short-body", "streamed-body"])
