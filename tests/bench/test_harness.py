@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.common import BenchError, Table, percentile, ratio
+from bench.gateway import mean_run
 from bench.render import render, targets_table
 from bench.workload import paced, product_snapshot
 
@@ -29,6 +30,15 @@ def test_ratio_is_none_when_a_side_is_missing() -> None:
     assert ratio(3.0, 2.0) == 1.5
     assert ratio(None, 2.0) is None
     assert ratio(3.0, 0.0) is None
+
+
+def test_a_ratio_of_run_means_is_taken_before_anything_is_rounded() -> None:
+    # The last make bench of ca52e63: nginx's two runs 0.135 and 0.100 ms a request averaged to
+    # 0.1175, which rounded to 0.118 before the gateway's 0.236 was divided by it (2.0, not 2.009).
+    gateway = mean_run([{"proxy_cpu_ms_per_request": 0.206}, {"proxy_cpu_ms_per_request": 0.266}])
+    nginx = mean_run([{"proxy_cpu_ms_per_request": 0.135}, {"proxy_cpu_ms_per_request": 0.100}])
+    assert nginx["proxy_cpu_ms_per_request"] == pytest.approx(0.1175)
+    assert ratio(gateway["proxy_cpu_ms_per_request"], nginx["proxy_cpu_ms_per_request"]) == 2.009
 
 
 def test_table_renders_aligned_text_and_markdown_and_round_trips() -> None:
