@@ -39,7 +39,7 @@ from bench.common import (
     latency_summary,
     manage,
     print_tables,
-    process_cpu_seconds,
+    process_tree_cpu_seconds,
     ratio,
     run_id,
     wait_until,
@@ -112,17 +112,18 @@ class Pipeline:
         )
         return int(count), float(seconds or 0.0)
 
-    def cpu_seconds(self) -> dict[str, float]:
-        """CPU seconds used so far by this pipeline's relay (publisher) and consumer processes."""
+    def cpu_seconds(self) -> dict[str, dict[int, float]]:
+        """CPU seconds used so far by each running relay (publisher) and consumer process of
+        this pipeline, its children included (django-cqrs's consumer works in a child)."""
         roles = {"relay": ("-relay", "-sync"), "consumer": ("-consumer", "-replica")}
         return {
-            role: sum(
-                process_cpu_seconds(process.pid)
+            role: {
+                process.pid: process_tree_cpu_seconds(process.pid)
                 for process in self.group.processes
                 if process.name.startswith(self.prefix.split("-")[0])
                 and process.name.endswith(suffixes)
                 and process.alive()
-            )
+            }
             for role, suffixes in roles.items()
         }
 
@@ -392,9 +393,25 @@ def _purge_queue(queue: str) -> None:
         connection.close()
 
 
-def _per_event_us(spent: dict[str, float], events: int) -> dict[str, float | None]:
+def _spent(
+    before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]
+) -> dict[str, float | None]:
+    """CPU seconds each role used between two readings of `Pipeline.cpu_seconds`; None for a
+    role with a process that ended in between (what it used went with it from /proc: the
+    one-shot `cqrs_sync` of django-cqrs), rather than a figure that leaves it out."""
     return {
-        f"{role}_cpu_us_per_event": round(seconds * 1e6 / events, 1) if events else None
+        role: sum(after[role].values()) - sum(before[role].values())
+        if before[role].keys() <= after[role].keys()
+        else None
+        for role in before
+    }
+
+
+def _per_event_us(spent: dict[str, float | None], events: int) -> dict[str, float | None]:
+    return {
+        f"{role}_cpu_us_per_event": (
+            round(seconds * 1e6 / events, 1) if events and seconds is not None else None
+        )
         for role, seconds in spent.items()
     }
 
@@ -418,7 +435,7 @@ def measure_backlog(pipe: Pipeline, events: int, budget: Budget) -> dict[str, An
     first = pipe.wait_applied(1, timeout=budget.remaining())
     cpu_before, applied_before = pipe.cpu_seconds(), first
     applied = pipe.wait_applied(events, timeout=budget.remaining())
-    cpu = {role: pipe.cpu_seconds()[role] - cpu_before[role] for role in cpu_before}
+    cpu = _spent(cpu_before, pipe.cpu_seconds())
     count, seconds = pipe.window_rate()
     seconds = _measurable(seconds, started)
     rate = count / seconds if seconds else 0.0
@@ -451,7 +468,7 @@ def measure_large_backlog(
     pipe.load_backlog(events, first_id)
     started = time.monotonic()
     applied = pipe.wait_applied(before + events, timeout=budget.remaining())
-    cpu = {role: pipe.cpu_seconds()[role] - cpu_before[role] for role in cpu_before}
+    cpu = _spent(cpu_before, pipe.cpu_seconds())
     count, seconds = pipe.window_rate(since)
     seconds = _measurable(seconds, started)
     if applied < before + events:
