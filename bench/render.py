@@ -286,14 +286,15 @@ LIMITS = """### What stands between the kit and the unmet targets
 - **Sync and backlog size.** The 100,000 and 1,000,000-event drains above run through the same
   processes; the ratio on both is the measure (the claim's cost does not grow with the backlog,
   ADR 0013).
-- **Gateway CPU vs nginx.** A plain request skips uvicorn's request cycle (ADR 0014's direct
-  path), but the gateway's own Python work (inspection, routing, the backend client's head
-  parsing, the answer's head, metrics) and the event loop's turns per request still cost more
-  than nginx's whole hop; the nginx export of the routing table (`export_gateway_config`) is the
+- **Gateway CPU vs nginx.** A plain request skips uvicorn's request cycle and task (ADR 0014's
+  direct path and express lane); what is left is the breadth of the gateway's own Python work
+  per request (inspection, routing, the backend's head, the answer's head, counts) on caches the
+  backend has just emptied: about 1.85-2x nginx's whole hop on this machine, run to run (ADR
+  0014's eighth pass). The nginx export of the routing table (`export_gateway_config`) is the
   way for traffic that needs nginx's figures.
 - **Gateway vs django-revproxy.** Both sit in front of the same backend, which saturates the
   cores first; see the proxy CPU column for what each proxy costs by itself (django-revproxy
-  burns about 3.5x the gateway's CPU per request, nginx about a quarter of it). The added p50
+  burns several times the gateway's CPU per request, nginx about half of it). The added p50
   at a quarter of direct's rate is within the run-to-run noise of this machine (±1.5 ms).
 - **Shadow mode.** On one machine the mirrored request runs the extracted service's full
   endpoint on the same two cores as the monolith, so the client loses the service's share of
